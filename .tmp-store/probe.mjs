@@ -1,0 +1,13 @@
+import { Store } from './src/store/store.js';
+import fs from 'node:fs';
+const dir = '/tmp/lmdbprobe/store' + process.pid;
+const s = await Store.open(dir);
+await s.createBucket('b', 'r');
+fs.writeSync(2, 'MARK-start\n');
+const w = s.createBlob();
+w.stream.write('hello');
+await w.commit();
+fs.writeSync(2, 'MARK-blob-committed\n');
+await s.putObject('b', { key: 'k', size: 5, etag: '"x"', lastModified: 1, blobId: w.id, userMeta: {}, checksums: {} });
+fs.writeSync(2, 'MARK-put-resolved\n');
+await s.close();

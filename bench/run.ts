@@ -1,0 +1,162 @@
+// `npm run bench`: PUT/GET of large and small objects, ranged GETs and a 100k-key listing
+// against real servers (encryption off and on, side by side in one run), with two clients
+// (a lean HTTP client and @aws-sdk/client-s3). Prints MiB/s, ops/s, p50/p99, the servers'
+// peak RSS and the on/off ratios. Sizes scale with AKKO_BENCH_SCALE (default 1).
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { LeanClient } from './lean-client.js';
+
+const SCALE = Number(process.env.AKKO_BENCH_SCALE ?? 1);
+const AK = 'AKIABENCH0000000001';
+const SK = 'bench-secret-0123456789abcdefghijklmnop';
+const BIN = resolve(import.meta.dirname, '../../bin/akko-storage.js');
+
+interface Server { name: string; url: string; child: ChildProcess; dataDir: string }
+
+async function startServer(name: string, args: string[]): Promise<Server> {
+  const dataDir = mkdtempSync(join(tmpdir(), `akko-bench-${name}-`));
+  const child = spawn(process.execPath, [BIN, 'serve', '--data-dir', dataDir, '--s3-port', '0', '--admin-port', '0', '--metrics-port', '0', '--buckets', 'bench', ...args], {
+    env: { ...process.env, AKKO_S3_ACCESS_KEY: AK, AKKO_S3_SECRET_KEY: SK },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((res, rej) => {
+    child.once('exit', (c) => rej(new Error(`${name} exited ${c}`)));
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      const m = /^akko-storage ready s3=(\S+)/.exec(l);
+      if (m) res(m[1]!);
+    });
+  });
+  return { name, url, child, dataDir };
+}
+
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+interface Result { ops: number; bytes: number; seconds: number; p50: number; p99: number }
+
+async function run(n: number, concurrency: number, op: (i: number) => Promise<number>): Promise<Result> {
+  const lat: number[] = [];
+  let next = 0;
+  let bytes = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) {
+      const i = next++;
+      const s = performance.now();
+      bytes += await op(i);
+      lat.push(performance.now() - s);
+    }
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  return { ops: n, bytes, seconds, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+function fmt(r: Result): string {
+  return `${(r.bytes / 1048576 / r.seconds).toFixed(1).padStart(8)} MiB/s ${(r.ops / r.seconds).toFixed(0).padStart(7)} ops/s  p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms`;
+}
+
+async function scenarios(s: Server): Promise<Map<string, Result>> {
+  const lean = new LeanClient(s.url, AK, SK);
+  const sdk = new S3Client({ endpoint: s.url, region: 'akko-local', forcePathStyle: true, credentials: { accessKeyId: AK, secretAccessKey: SK } });
+  const out = new Map<string, Result>();
+  const large = randomBytes(Math.round(64 * 1048576 * SCALE));
+  const small = randomBytes(4096);
+  const nLarge = 6;
+  const nSmall = Math.round(2000 * SCALE);
+  const check = (status: number, what: string) => { if (status >= 300) throw new Error(`${what} answered ${status}`); };
+
+  out.set('lean PUT 64MiB x6 (c=2)', await run(nLarge, 2, async (i) => { const r = await s3put(lean, `large/${i}`, large); check(r, 'PUT'); return large.length; }));
+  out.set('lean GET 64MiB x6 (c=2)', await run(nLarge, 2, async (i) => { const r = await lean.send('GET', `/bench/large/${i}`); check(r.status, 'GET'); return r.bytes; }));
+  out.set('sdk  PUT 64MiB x6 (c=2)', await run(nLarge, 2, async (i) => { await sdk.send(new PutObjectCommand({ Bucket: 'bench', Key: `sdk-large/${i}`, Body: large })); return large.length; }));
+  out.set('sdk  GET 64MiB x6 (c=2)', await run(nLarge, 2, async (i) => { const r = await sdk.send(new GetObjectCommand({ Bucket: 'bench', Key: `sdk-large/${i}` })); let n = 0; for await (const c of r.Body as AsyncIterable<Buffer>) n += c.length; return n; }));
+  out.set(`lean PUT 4KiB x${nSmall} (c=32)`, await run(nSmall, 32, async (i) => { check(await s3put(lean, `small/${i}`, small), 'PUT'); return small.length; }));
+  out.set(`lean GET 4KiB x${nSmall} (c=32)`, await run(nSmall, 32, async (i) => { const r = await lean.send('GET', `/bench/small/${i}`); check(r.status, 'GET'); return r.bytes; }));
+  out.set(`sdk  PUT 4KiB x${nSmall} (c=32)`, await run(nSmall, 32, async (i) => { await sdk.send(new PutObjectCommand({ Bucket: 'bench', Key: `sdk-small/${i}`, Body: small })); return small.length; }));
+  out.set(`sdk  GET 4KiB x${nSmall} (c=32)`, await run(nSmall, 32, async (i) => { const r = await sdk.send(new GetObjectCommand({ Bucket: 'bench', Key: `sdk-small/${i}` })); return (await r.Body!.transformToByteArray()).length; }));
+  out.set('lean ranged GET 1MiB x500 (c=8)', await run(500, 8, async () => {
+    const start = Math.floor(Math.random() * (large.length - 1048576));
+    const r = await lean.send('GET', '/bench/large/0', { headers: { range: `bytes=${start}-${start + 1048575}` } });
+    check(r.status, 'range GET');
+    return r.bytes;
+  }));
+  out.set('lean ranged GET footer -16KiB x500 (c=8)', await run(500, 8, async () => {
+    const r = await lean.send('GET', '/bench/large/1', { headers: { range: 'bytes=-16384' } });
+    check(r.status, 'suffix GET');
+    return r.bytes;
+  }));
+  const nKeys = Math.round(100_000 * SCALE);
+  await run(nKeys, 64, async (i) => { check(await s3put(lean, `list/${String(i % 100).padStart(3, '0')}/${i}`, Buffer.alloc(0)), 'PUT'); return 0; });
+  let listed = 0;
+  out.set(`lean LIST ${nKeys} keys (pages of 1000)`, await run(1, 1, async () => {
+    let token: string | undefined;
+    do {
+      const q: Record<string, string> = { 'list-type': '2', prefix: 'list/' };
+      if (token) q['continuation-token'] = token;
+      const r = await lean.send('GET', '/bench', { query: q, keepBody: true });
+      const body = r.body!.toString();
+      listed += (body.match(/<Key>/g) ?? []).length;
+      token = /<NextContinuationToken>([^<]+)</.exec(body)?.[1];
+    } while (token);
+    return 0;
+  }));
+  const sdkList = await run(1, 1, async () => {
+    let token: string | undefined;
+    let n = 0;
+    do {
+      const r = await sdk.send(new ListObjectsV2Command({ Bucket: 'bench', Prefix: 'list/', ContinuationToken: token }));
+      n += r.KeyCount ?? 0;
+      token = r.NextContinuationToken;
+    } while (token);
+    if (n !== nKeys) throw new Error(`sdk listed ${n} of ${nKeys}`);
+    return 0;
+  });
+  out.set(`sdk  LIST ${nKeys} keys (pages of 1000)`, sdkList);
+  if (listed !== nKeys) throw new Error(`listed ${listed} of ${nKeys}`);
+  out.set('delimiter LIST of 100 prefixes', await run(200, 4, async () => {
+    const r = await lean.send('GET', '/bench', { query: { 'list-type': '2', prefix: 'list/', delimiter: '/' } });
+    check(r.status, 'LIST');
+    return 0;
+  }));
+  lean.destroy();
+  sdk.destroy();
+  return out;
+}
+
+async function s3put(c: LeanClient, key: string, body: Buffer): Promise<number> {
+  return (await c.send('PUT', `/bench/${key}`, { body })).status;
+}
+
+const configs: [string, string[]][] = [['enc-off', ['--encryption', 'off']], ['enc-on', ['--encryption', 'on']]];
+const servers: Server[] = [];
+try {
+  const results = new Map<string, Map<string, Result>>();
+  for (const [name, args] of configs) {
+    const s = await startServer(name, args);
+    servers.push(s);
+    results.set(name, await scenarios(s));
+    console.log(`\n== ${name}: peak server RSS ${peakRssMiB(s.child.pid!).toFixed(0)} MiB`);
+    for (const [label, r] of results.get(name)!) console.log(`${label.padEnd(42)} ${fmt(r)}`);
+  }
+  console.log('\n== on/off ratio of time (1.00 = encryption costs nothing)');
+  for (const [label, off] of results.get('enc-off')!) {
+    const on = results.get('enc-on')!.get(label)!;
+    console.log(`${label.padEnd(42)} ${(on.seconds / off.seconds).toFixed(2)}`);
+  }
+} finally {
+  for (const s of servers) {
+    s.child.kill('SIGTERM');
+    rmSync(s.dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,262 @@
+// The `local` KMS: a versioned keyring of 256-bit JWKs (kid `<name>/v<N>`) in one file of the
+// data dir. Data keys are wrapped as flattened JWE (A256GCMKW + A256GCM) whose additional
+// authenticated data is the encryption context; the AAD is not stored in the blob but supplied
+// again at decrypt time, so a different context fails authentication, as in AWS KMS.
+import { randomFillSync, randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import jose from 'node-jose';
+import { IntegrityError, KmsKeyNotFoundError } from '../errors.js';
+import type { BucketKeyRecord, BucketKeyRecords, DataKey, EncryptionContext, KeyDescription, KmsProvider } from '../types.js';
+
+export const KEYRING_FILE = 'kms-keyring.json';
+export const DEFAULT_LOCAL_KEY = 'akko-default';
+const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const KID = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/v([1-9][0-9]{0,8})$/;
+
+interface KeyringFile {
+  format: 'akko-keyring';
+  version: 1;
+  defaultKey: string;
+  keys: Array<Record<string, unknown>>;
+}
+
+/** The server must not start: stored bucket keys name keyring keys that are not there. */
+export class KeyringMissingKeysError extends Error {
+  override name = 'KeyringMissingKeysError';
+  constructor(
+    readonly file: string,
+    readonly keyIds: string[],
+    fileMissing = false,
+  ) {
+    super(
+      `${fileMissing ? `keyring ${file} does not exist` : `keyring ${file} lacks key(s) ${keyIds.join(', ')}`} but stored bucket keys reference ${keyIds.join(', ')}; ` +
+        'restore the keyring file from backup (a replacement keyring cannot decrypt existing objects, so none is created)',
+    );
+  }
+}
+
+/** Stable encoding of an encryption context (key order must not matter). */
+export function canonicalContext(ctx: EncryptionContext): Buffer {
+  return Buffer.from(JSON.stringify(Object.keys(ctx).sort().map((k) => [k, ctx[k]])));
+}
+
+function parseKid(kid: string): { name: string; version: number } | undefined {
+  const m = KID.exec(kid);
+  return m ? { name: m[1]!, version: Number(m[2]) } : undefined;
+}
+
+export interface LocalKmsOptions {
+  dataDir: string;
+  /** Default `<dataDir>/kms-keyring.json`. */
+  file?: string;
+  /** Name of the key created with a new keyring. */
+  defaultKeyName?: string;
+  /** Stored bucket keys: a missing keyring file with local records present is refused. */
+  records?: BucketKeyRecords | Iterable<BucketKeyRecord>;
+}
+
+function* localRecords(records: LocalKmsOptions['records']): Iterable<BucketKeyRecord> {
+  if (!records) return;
+  const it = Symbol.iterator in records ? (records as Iterable<BucketKeyRecord>) : (records as BucketKeyRecords).list();
+  for (const r of it) if (r.provider === 'local') yield r;
+}
+
+function recordKid(r: BucketKeyRecord): string {
+  return r.keyVersion ? `${r.kmsKeyId}/${r.keyVersion}` : r.kmsKeyId;
+}
+
+export class LocalKmsProvider implements KmsProvider {
+  readonly name = 'local' as const;
+  private store!: jose.JWK.KeyStore;
+  private defaultKey!: string;
+
+  private constructor(readonly file: string) {}
+
+  /** Loads the keyring, or creates it with one key when there is none and nothing depends on one. */
+  static async open(opts: LocalKmsOptions): Promise<LocalKmsProvider> {
+    const p = new LocalKmsProvider(opts.file ?? join(opts.dataDir, KEYRING_FILE));
+    const exists = await stat(p.file).then(() => true, (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return false;
+      throw e;
+    });
+    if (exists) {
+      await p.reload();
+      // Key files are 0600 (DESIGN §9), whoever created this one.
+      await chmod(p.file, 0o600);
+      return p;
+    }
+    const referenced = [...new Set([...localRecords(opts.records)].map(recordKid))];
+    if (referenced.length) throw new KeyringMissingKeysError(p.file, referenced, true);
+    const name = opts.defaultKeyName ?? DEFAULT_LOCAL_KEY;
+    if (!KEY_NAME.test(name)) throw new RangeError(`invalid key name ${name}`);
+    p.store = jose.JWK.createKeyStore();
+    p.defaultKey = name;
+    await p.addVersion(name);
+    await p.persist();
+    return p;
+  }
+
+  /** Re-reads the file (after `akko-storage kms rotate` changed it). */
+  async reload(): Promise<void> {
+    const data = JSON.parse(await readFile(this.file, 'utf8')) as KeyringFile;
+    if (data.format !== 'akko-keyring' || data.version !== 1 || !Array.isArray(data.keys)) throw new Error(`${this.file} is not an akko keyring`);
+    this.store = await jose.JWK.asKeyStore({ keys: data.keys });
+    this.defaultKey = data.defaultKey;
+    for (const k of this.store.all()) if (!parseKid(k.kid) || k.kty !== 'oct') throw new Error(`${this.file}: invalid key ${k.kid}`);
+    if (!this.currentKid(this.defaultKey)) throw new Error(`${this.file}: default key ${this.defaultKey} has no versions`);
+  }
+
+  defaultKeyId(): string {
+    return this.defaultKey;
+  }
+
+  keyNames(): string[] {
+    return [...new Set(this.store.all().map((k) => parseKid(k.kid)!.name))].sort();
+  }
+
+  /** Every kid of a key, oldest first. */
+  versions(name: string): string[] {
+    return this.store
+      .all()
+      .map((k) => k.kid)
+      .filter((kid) => parseKid(kid)?.name === name)
+      .sort((a, b) => parseKid(a)!.version - parseKid(b)!.version);
+  }
+
+  currentKid(name: string): string | undefined {
+    return this.versions(name).at(-1);
+  }
+
+  hasKid(kid: string): boolean {
+    return (this.store.get(kid) as jose.JWK.Key | null) !== null;
+  }
+
+  private async addVersion(name: string): Promise<string> {
+    const kid = `${name}/v${(parseKid(this.currentKid(name) ?? '')?.version ?? 0) + 1}`;
+    await this.store.add({ kty: 'oct', kid, use: 'enc', alg: 'A256GCMKW', k: jose.util.base64url.encode(randomBytes(32)), created: Date.now() });
+    return kid;
+  }
+
+  /** A new key (name must be new); returns its first kid. */
+  async createKey(name: string): Promise<string> {
+    if (!KEY_NAME.test(name)) throw new RangeError(`invalid key name ${name}`);
+    await this.reload();
+    if (this.currentKid(name)) throw new Error(`key ${name} already exists`);
+    const kid = await this.addVersion(name);
+    await this.persist();
+    return kid;
+  }
+
+  /** Adds a new current version; older versions stay and keep decrypting. Returns the new kid. */
+  async rotate(name = this.defaultKey): Promise<string> {
+    await this.reload();
+    if (!this.currentKid(name)) throw new KmsKeyNotFoundError(name);
+    const kid = await this.addVersion(name);
+    await this.persist();
+    return kid;
+  }
+
+  /** temp file (0600) → fsync → rename → fsync dir: a crash leaves the old keyring or the new one. */
+  private async persist(): Promise<void> {
+    const data: KeyringFile = { format: 'akko-keyring', version: 1, defaultKey: this.defaultKey, keys: (this.store.toJSON(true) as { keys: Array<Record<string, unknown>> }).keys };
+    await mkdir(dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(data, null, 2) + '\n');
+      await fh.sync();
+    } catch (e) {
+      await fh.close();
+      await unlink(tmp).catch(() => {});
+      throw e;
+    }
+    await fh.close();
+    await rename(tmp, this.file);
+    const dir = await open(dirname(this.file), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
+  /** A key name means its current version; a kid names one version. */
+  private resolve(keyId: string): jose.JWK.Key {
+    const kid = parseKid(keyId) ? keyId : KEY_NAME.test(keyId) ? this.currentKid(keyId) : undefined;
+    const key = kid ? (this.store.get(kid) as jose.JWK.Key | null) : null;
+    if (!key) throw new KmsKeyNotFoundError(keyId);
+    return key;
+  }
+
+  private async wrap(key: jose.JWK.Key, plaintext: Buffer, ctx: EncryptionContext): Promise<Buffer> {
+    // `aad` is supported by node-jose but missing from its typings.
+    const opts = { format: 'flattened', fields: { alg: 'A256GCMKW', enc: 'A256GCM', kid: key.kid }, protect: '*', aad: canonicalContext(ctx) } as jose.JWE.EncryptOptions;
+    const jwe = (await jose.JWE.createEncrypt(opts, key)
+      .update(plaintext)
+      .final()) as unknown as Record<string, unknown>;
+    delete jwe.aad; // supplied by the caller at decrypt time
+    return Buffer.from(JSON.stringify(jwe));
+  }
+
+  async generateDataKey(keyId: string, context: EncryptionContext): Promise<DataKey> {
+    const key = this.resolve(keyId);
+    const plaintext = randomFillSync(Buffer.alloc(32));
+    const ciphertext = await this.wrap(key, plaintext, context);
+    return { plaintext, ciphertext, keyId: parseKid(key.kid)!.name, keyVersion: `v${parseKid(key.kid)!.version}` };
+  }
+
+  async decrypt(ciphertext: Buffer, context: EncryptionContext, keyId?: string): Promise<{ plaintext: Buffer; keyId: string; keyVersion?: string }> {
+    let jwe: Record<string, unknown>;
+    let kid: string;
+    try {
+      jwe = JSON.parse(ciphertext.toString('utf8')) as Record<string, unknown>;
+      kid = (JSON.parse(Buffer.from(String(jwe.protected), 'base64url').toString('utf8')) as { kid: string }).kid;
+    } catch {
+      throw new IntegrityError('kms-ciphertext', 'local KMS: ciphertext blob is not a keyring JWE');
+    }
+    const parsed = parseKid(kid);
+    if (!parsed || !this.hasKid(kid)) throw new KmsKeyNotFoundError(kid);
+    if (keyId !== undefined && keyId !== parsed.name && keyId !== kid) throw new IntegrityError('kms-ciphertext', `local KMS: blob was wrapped by ${kid}, not ${keyId}`);
+    let out: Buffer;
+    try {
+      const r = await jose.JWE.createDecrypt(this.store, { algorithms: ['A256GCMKW', 'A256GCM'] }).decrypt({ ...jwe, aad: jose.util.base64url.encode(canonicalContext(context)) } as never);
+      out = Buffer.alloc(r.plaintext.length);
+      r.plaintext.copy(out);
+      r.plaintext.fill(0);
+    } catch {
+      throw new IntegrityError('kms-ciphertext', `local KMS: blob failed authentication under ${kid} (wrong encryption context or corrupt)`);
+    }
+    return { plaintext: out, keyId: parsed.name, keyVersion: `v${parsed.version}` };
+  }
+
+  async reEncrypt(ciphertext: Buffer, context: EncryptionContext, destinationKeyId: string, sourceKeyId?: string): Promise<{ ciphertext: Buffer; keyId: string; keyVersion?: string }> {
+    const dest = this.resolve(destinationKeyId);
+    const { plaintext } = await this.decrypt(ciphertext, context, sourceKeyId);
+    try {
+      const blob = await this.wrap(dest, plaintext, context);
+      return { ciphertext: blob, keyId: parseKid(dest.kid)!.name, keyVersion: `v${parseKid(dest.kid)!.version}` };
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+
+  async describeKey(keyId: string): Promise<KeyDescription> {
+    const key = this.resolve(keyId);
+    const name = parseKid(key.kid)!.name;
+    return { keyId: name, state: 'Enabled', currentVersion: `v${parseKid(this.currentKid(name)!)!.version}` };
+  }
+}
+
+/**
+ * Start-up check: every keyring version referenced by a stored local bucket key must exist.
+ * Throws KeyringMissingKeysError naming the missing kids and the keyring file.
+ */
+export function verifyKeyring(provider: LocalKmsProvider, records: BucketKeyRecords | Iterable<BucketKeyRecord>): void {
+  const missing = new Set<string>();
+  for (const r of localRecords(records)) {
+    const kid = recordKid(r);
+    if (r.keyVersion ? !provider.hasKid(kid) : !provider.currentKid(r.kmsKeyId)) missing.add(kid);
+  }
+  if (missing.size) throw new KeyringMissingKeysError(provider.file, [...missing].sort());
+}

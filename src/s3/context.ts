@@ -1,0 +1,87 @@
+// What a handler gets for one request, and the only ways it answers: XML, empty, or a stream.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Config } from '../config.js';
+import type { ObjectService } from '../service/objects.js';
+import type { AuthResult } from './auth/sigv4.js';
+import type { Target } from './addressing.js';
+import type { Operation } from './router.js';
+import { S3Error } from './errors.js';
+import { toXml } from './xml.js';
+
+export interface S3Context {
+  req: IncomingMessage;
+  res: ServerResponse;
+  requestId: string;
+  operation: Operation;
+  target: Target;
+  auth: AuthResult;
+  config: Config;
+  objects: ObjectService;
+}
+
+export type Headers = Record<string, string | number | undefined>;
+
+function cleanHeaders(h: Headers): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+export function sendXml(ctx: Pick<S3Context, 'res'>, status: number, root: string, body: Record<string, unknown>, headers: Headers = {}): void {
+  const text = toXml(root, body);
+  ctx.res.writeHead(status, cleanHeaders({ ...headers, 'content-type': 'application/xml', 'content-length': Buffer.byteLength(text) }));
+  ctx.res.end(text);
+}
+
+export function sendEmpty(ctx: Pick<S3Context, 'res'>, status: number, headers: Headers = {}): void {
+  ctx.res.writeHead(status, cleanHeaders({ 'content-length': 0, ...headers }));
+  ctx.res.end();
+}
+
+/** Headers only: HEAD (with the object's real Content-Length) and empty objects. */
+export function sendHead(ctx: Pick<S3Context, 'res'>, status: number, headers: Headers): void {
+  ctx.res.writeHead(status, cleanHeaders(headers));
+  ctx.res.end();
+}
+
+/**
+ * Streams a body. Once the headers are out an error can only cut the connection, so the
+ * client sees a short body instead of wrong bytes.
+ */
+export async function sendStream(ctx: Pick<S3Context, 'res'>, status: number, headers: Headers, body: Readable): Promise<void> {
+  ctx.res.writeHead(status, cleanHeaders(headers));
+  try {
+    await pipeline(body, ctx.res);
+  } catch (e) {
+    ctx.res.destroy();
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
+  }
+}
+
+export function errorXml(err: S3Error, resource: string, requestId: string): string {
+  return toXml('Error', {
+    Code: err.code,
+    Message: err.message,
+    ...err.fields,
+    Resource: resource,
+    RequestId: requestId,
+  }, false);
+}
+
+export function sendError(res: ServerResponse, err: S3Error, resource: string, requestId: string, method: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const headers: Record<string, string | number> = { ...err.headers, 'x-amz-request-id': requestId };
+  if (method === 'HEAD' || err.status === 304) {
+    res.writeHead(err.status, headers);
+    res.end();
+    return;
+  }
+  const text = errorXml(err, resource, requestId);
+  res.writeHead(err.status, { ...headers, 'content-type': 'application/xml', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,20 @@
+// PutObject: stream the body into the store, verify it, answer with its ETag and checksum.
+import { openRequestBody } from '../body.js';
+import { checksumHeader } from '../checksums.js';
+import { sendEmpty, type S3Context } from '../context.js';
+import { metaFromRequest } from '../object-headers.js';
+import { writeConditions } from '../preconditions.js';
+
+export async function putObject(ctx: S3Context): Promise<void> {
+  const { bucket, key } = ctx.target as { bucket: string; key: string };
+  ctx.objects.requireBucket(bucket);
+  const meta = metaFromRequest(ctx.req.headers);
+  const cond = writeConditions(ctx.req.headers);
+  const body = openRequestBody(ctx, { maxSize: ctx.config.maxObjectSize });
+  const { meta: stored, verified } = await ctx.objects.putObject({ bucket, key, body, meta, cond });
+  sendEmpty(ctx, 200, {
+    etag: stored.etag,
+    [checksumHeader(verified.algorithm)]: verified.checksum,
+    'x-amz-checksum-type': 'FULL_OBJECT',
+  });
+}
