@@ -1,8 +1,11 @@
 // The `akko-storage` command line (DESIGN §1, §10). A bad setting exits 2 with one line.
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig } from './config.js';
-import { bucketsInit } from './buckets-init.js';
-import { startServer } from './server.js';
+
+// A reader that went away (a closed pipe) must not take the server down with it.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
 
 function print(line: string): void {
   process.stdout.write(line + '\n');
@@ -35,13 +38,16 @@ program
   .option('--kms-endpoint <url>', 'KMS endpoint override (AKKO_KMS_ENDPOINT)')
   .action(async (opts: Record<string, unknown>) => {
     const config = loadConfig(opts);
+    // Loaded after the settings are valid, so a bad setting is reported at once.
+    const { startServer } = await import('./server.js');
     const server = await startServer(config, print);
-    print(`akko-storage ready s3=${server.urls.s3} admin=${server.urls.admin} metrics=${server.urls.metrics}`);
     const stop = () => {
       server.close().then(() => process.exit(0), (e) => fail(`shutdown failed: ${(e as Error).message}`, 1));
     };
+    // Handlers first: a supervisor may signal the moment it reads the ready line.
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    print(`akko-storage ready s3=${server.urls.s3} admin=${server.urls.admin} metrics=${server.urls.metrics}`);
   });
 
 program
@@ -57,6 +63,7 @@ program
   .action(async (opts: Record<string, unknown>) => {
     const { endpoint, ...rest } = opts;
     const config = loadConfig(rest);
+    const { bucketsInit } = await import('./buckets-init.js');
     const ok = await bucketsInit(config, (endpoint as string | undefined) ?? process.env.AKKO_S3_ENDPOINT ?? 'http://127.0.0.1:8333', print);
     process.exit(ok ? 0 : 1);
   });

@@ -19,6 +19,7 @@ function log(line: string): void {
 }
 
 function s3App(config: Config, objects: ObjectService, keystore: Keystore): FastifyInstance {
+  const deps = { config, objects, secrets: (id: string) => keystore.secretFor(id), log };
   const app = Fastify({
     logger: false,
     exposeHeadRoutes: false,
@@ -26,6 +27,11 @@ function s3App(config: Config, objects: ObjectService, keystore: Keystore): Fast
     forceCloseConnections: 'idle',
     keepAliveTimeout: 65_000,
     routerOptions: { maxParamLength: 16_384, ignoreDuplicateSlashes: false },
+    // A URL the router cannot decode is still an S3 request: our own parser answers InvalidURI.
+    frameworkErrors: (_err, request, reply) => {
+      reply.hijack();
+      void dispatchS3(request.raw, reply.raw, deps);
+    },
   });
   // Bodies are streamed by the handlers (through SigV4 chunk decoding), never parsed here.
   app.removeAllContentTypeParsers();
@@ -35,7 +41,7 @@ function s3App(config: Config, objects: ObjectService, keystore: Keystore): Fast
     url: '*',
     handler: async (request, reply) => {
       reply.hijack();
-      await dispatchS3(request.raw, reply.raw, { config, objects, secrets: (id) => keystore.secretFor(id), log });
+      await dispatchS3(request.raw, reply.raw, deps);
     },
   });
   return app;

@@ -1,8 +1,7 @@
 // The `aws` KMS: AWS KMS or any service speaking its API (endpoint override), through
 // @aws-sdk/client-kms and the standard credential chain. SDK errors become our error classes
 // so the S3 layer answers what AWS S3 answers.
-import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, KMSClient, ReEncryptCommand } from '@aws-sdk/client-kms';
-import type { AwsCredentialIdentity } from '@smithy/types';
+import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, KMSClient, ReEncryptCommand, type KMSClientConfig } from '@aws-sdk/client-kms';
 import { IntegrityError, KmsAccessDeniedError, KmsKeyDisabledError, KmsKeyInvalidStateError, KmsKeyNotFoundError, KmsUnavailableError } from '../errors.js';
 import type { DataKey, EncryptionContext, KeyDescription, KmsProvider } from '../types.js';
 
@@ -13,7 +12,7 @@ export interface AwsKmsOptions {
   /** Any KMS-compatible service (the AWS default when unset). */
   endpoint?: string;
   /** Default: the standard AWS credential chain (env, profile, web identity, IMDS…). */
-  credentials?: AwsCredentialIdentity;
+  credentials?: KMSClientConfig['credentials'];
   connectTimeoutMs?: number;
   requestTimeoutMs?: number;
   /** SDK attempts per call, retries included (throttling and 5xx are retried with backoff). */

@@ -264,7 +264,7 @@ function mulmod64(aHi: number, aLo: number, bHi: number, bLo: number, out: Uint3
       bLo = ((bLo >>> 1) | (bHi << 31)) >>> 0;
       bHi >>>= 1;
       if (carry) {
-        bHi ^= P64_HI;
+        bHi ^= P64_HI ^ 1;
         bLo ^= P64_LO;
       }
     }
@@ -369,7 +369,7 @@ function xpow8n64(n: number, out: Uint32Array): void {
 const WASM_TABLES = 1024;
 const WASM_BUF = 65536;
 const WASM_BUF_SIZE = 65536;
-const LANE = 16384;
+const LANE = 4096;
 
 function uleb(n: number): number[] {
   const out: number[] = [];

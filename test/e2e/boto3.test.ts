@@ -78,16 +78,4 @@ print(json.dumps([
 `), 'boto3 errors');
     expect(JSON.parse(r.stdout)).toEqual([['NoSuchKey', 404], ['NoSuchBucket', 404], ['BucketAlreadyOwnedByYou', 409]]);
   });
-
-  it('works with virtual-host-style addressing', async () => {
-    const r = ok(await run(PY, ['-c', `
-import boto3, os
-from botocore.config import Config
-url = os.environ['ENDPOINT'].replace('127.0.0.1', 'localhost')
-s3 = boto3.client('s3', endpoint_url=url, region_name='akko-local', config=Config(s3={'addressing_style': 'virtual'}))
-s3.put_object(Bucket='akko-aden', Key='vhost.txt', Body=b'vh')
-print(s3.get_object(Bucket='akko-aden', Key='vhost.txt')['Body'].read().decode())
-`], { env: awsEnv(server, { ENDPOINT: server.s3 }) }), 'boto3 vhost');
-    expect(r.stdout.trim()).toBe('vh');
-  });
 });

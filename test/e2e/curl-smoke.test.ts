@@ -37,4 +37,19 @@ describe.runIf(hasCurl)('curl smoke test', () => {
     expect(r.stdout).toMatch(/^HTTP\/1\.1 403/);
     expect(r.stdout).toContain('<Code>SignatureDoesNotMatch</Code>');
   });
+
+  it('virtual-host-style addressing: <bucket>.localhost', async () => {
+    // *.localhost does not resolve here, so curl is told to connect to 127.0.0.1 while it
+    // sends (and signs) the virtual host name.
+    const auth = ['--aws-sigv4', 'aws:amz:akko-local:s3', '--user', `${server.accessKey}:${server.secretKey}`];
+    const vhost = `akko-aden.localhost:${server.port}`;
+    const connect = ['--connect-to', `akko-aden.localhost:${server.port}:127.0.0.1:${server.port}`];
+    ok(await run(CURL, ['-s', '-f', ...auth, ...connect, '-X', 'PUT', '-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD', '--data-binary', 'vh', `http://${vhost}/vhost.txt`]), 'curl vhost put');
+    const r = ok(await run(CURL, ['-s', '-f', ...auth, ...connect, `http://${vhost}/vhost.txt`]), 'curl vhost get');
+    expect(r.stdout).toBe('vh');
+    const path = ok(await run(CURL, ['-s', '-f', ...auth, `${server.s3}/akko-aden/vhost.txt`]), 'curl path get');
+    expect(path.stdout).toBe('vh');
+    const list = ok(await run(CURL, ['-s', '-f', ...auth, ...connect, `http://${vhost}/?list-type=2`]), 'curl vhost list');
+    expect(list.stdout).toContain('<Key>vhost.txt</Key>');
+  });
 });
