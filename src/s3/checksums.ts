@@ -157,7 +157,8 @@ export const crc32c: Crc32Fn = nodeRs
   ? (data, previous = 0) => nodeRs.crc32c(data, previous)
   : makeTableCrc32(CRC32C_POLY);
 
-/** Portable TypeScript CRC-32C, exported for tests and the benchmark. */
+/** Portable TypeScript CRC-32 / CRC-32C (the fallbacks), exported for tests and the benchmark. */
+export const crc32Table: Crc32Fn = makeTableCrc32(CRC32_POLY);
 export const crc32cTable: Crc32Fn = makeTableCrc32(CRC32C_POLY);
 
 // ---------------------------------------------------------------------------------------------
@@ -264,7 +265,7 @@ function mulmod64(aHi: number, aLo: number, bHi: number, bLo: number, out: Uint3
       bLo = ((bLo >>> 1) | (bHi << 31)) >>> 0;
       bHi >>>= 1;
       if (carry) {
-        bHi ^= P64_HI ^ 1;
+        bHi ^= P64_HI;
         bLo ^= P64_LO;
       }
     }

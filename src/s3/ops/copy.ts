@@ -31,8 +31,6 @@ export function parseCopySource(value: string): { bucket: string; key: string } 
 export async function copyObject(ctx: S3Context): Promise<void> {
   const { bucket, key } = ctx.target as { bucket: string; key: string };
   const src = parseCopySource(String(ctx.req.headers['x-amz-copy-source']));
-  const srcMeta = ctx.objects.head(src.bucket, src.key);
-  checkCopySourceConditions(ctx.req.headers, srcMeta);
   const directive = String(ctx.req.headers['x-amz-metadata-directive'] ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') {
     throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: directive });
@@ -43,8 +41,8 @@ export async function copyObject(ctx: S3Context): Promise<void> {
   }
   const dstMeta = directive === 'REPLACE'
     ? { contentType: undefined, contentEncoding: undefined, contentDisposition: undefined, contentLanguage: undefined, cacheControl: undefined, expires: undefined, websiteRedirect: undefined, ...requested }
-    : { storageClass: requested.storageClass ?? srcMeta.storageClass };
-  const stored = await ctx.objects.copy({ ...src, meta: srcMeta }, { bucket, key, meta: dstMeta }, writeConditions(ctx.req.headers));
+    : requested.storageClass ? { storageClass: requested.storageClass } : {};
+  const stored = await ctx.objects.copy(src, { bucket, key, meta: dstMeta }, (m) => checkCopySourceConditions(ctx.req.headers, m), writeConditions(ctx.req.headers));
   const checksums: Record<string, string> = {};
   for (const [a, v] of Object.entries(stored.checksums ?? {})) if (a !== 'md5') checksums[`Checksum${a.toUpperCase()}`] = v;
   sendXml(ctx, 200, 'CopyObjectResult', { LastModified: isoDate(stored.lastModified), ETag: stored.etag, ...checksums });

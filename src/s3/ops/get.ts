@@ -73,7 +73,8 @@ export async function headObject(ctx: S3Context): Promise<void> {
 
 export async function getObject(ctx: S3Context): Promise<void> {
   const { bucket, key } = ctx.target as { bucket: string; key: string };
-  const { meta, handle } = await ctx.objects.open(bucket, key);
+  const opened = await ctx.objects.open(bucket, key);
+  const { meta } = opened;
   try {
     conditions(ctx.req.headers, meta);
     const range = parseRange(ctx.req.headers.range, meta.size);
@@ -86,10 +87,9 @@ export async function getObject(ctx: S3Context): Promise<void> {
       sendHead(ctx, 200, headers);
       return;
     }
-    const body = handle.createReadStream({ start, end, autoClose: false, highWaterMark: 256 * 1024 });
-    await sendStream(ctx, range ? 206 : 200, headers, body);
+    await sendStream(ctx, range ? 206 : 200, headers, ctx.objects.readRange(opened, start, end));
   } finally {
-    await handle.close().catch(() => {});
+    await Promise.all(opened.handles.map((h) => h.close().catch(() => {})));
   }
 }
 
