@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { buildQueryString } from '@smithy/core/protocols';
-import { verifySigV4, type AuthInput, type AuthResult } from '../../src/s3/auth/sigv4.js';
+import { verifySigV4, type AuthInput } from '../../src/s3/auth/sigv4.js';
 import { S3Error } from '../../src/s3/errors.js';
 
 const AKID = 'AKIAIOSFODNN7EXAMPLE';
@@ -184,6 +184,13 @@ describe('AWS documented vectors', () => {
       .toBe('SignatureDoesNotMatch');
   });
 
+  it('presigned: an unsigned x-amz-* header (e.g. x-amz-copy-source) is refused', () => {
+    const h = { ...presignHost, 'x-amz-copy-source': '/other-bucket/secret' };
+    const e = s3err(() => verifySigV4(input('GET', presignedUrl, h), lookup, T2013 + 60_000));
+    expect(e.code).toBe('AccessDenied');
+    expect(e.fields.HeadersNotSigned).toBe('x-amz-copy-source');
+  });
+
   it('presigned: X-Amz-Expires beyond 7 days is refused before the signature is looked at', () => {
     const long = presignedUrl.replace('X-Amz-Expires=86400', 'X-Amz-Expires=604801');
     const e = s3err(() => verifySigV4(input('GET', long, presignHost), lookup, T2013));
@@ -290,13 +297,19 @@ describe('header auth rules', () => {
     expect([e.code, e.status]).toEqual(['InvalidAccessKeyId', 403]);
   });
 
-  it('x-amz-content-sha256 is required for header auth and must be a known form', () => {
+  it('x-amz-content-sha256 is required for header auth with a body, and must be a known form', () => {
     const { 'x-amz-content-sha256': _, ...noHash } = base;
-    const e = s3err(() => verifySigV4(sign('GET', '/b/k', noHash), lookup, T2013));
+    const e = s3err(() => verifySigV4(sign('PUT', '/b/k', { ...noHash, 'content-length': '5' }), lookup, T2013));
     expect(e.code).toBe('InvalidRequest');
     expect(e.message).toBe('Missing required header for this request: x-amz-content-sha256');
     const bad = s3err(() => verifySigV4(sign('GET', '/b/k', { ...base, 'x-amz-content-sha256': 'abc' }), lookup, T2013));
     expect(bad.code).toBe('InvalidArgument');
+  });
+
+  it('a bodyless request without x-amz-content-sha256 is verified with the empty hash (curl --aws-sigv4)', () => {
+    const { 'x-amz-content-sha256': _, ...noHash } = base;
+    const ok = verifySigV4(sign('GET', '/b/k', noHash), lookup, T2013)!;
+    expect([ok.payloadMode, ok.payloadSha256]).toEqual(['sha256', EMPTY]);
   });
 
   it('payload modes', () => {
@@ -332,8 +345,13 @@ describe('header auth rules', () => {
 
   it('invalid or missing date is AccessDenied; the Date header is accepted in place of x-amz-date', () => {
     const req = sign('GET', '/b/k', base);
-    const h = { ...req.headers, 'x-amz-date': '20131324T000000Z' };
-    expect(s3err(() => verifySigV4({ ...req, headers: h }, lookup, T2013)).code).toBe('AccessDenied');
+    for (const bad of ['20131324T000000Z', '20130431T000000Z', '20130524T240000Z', '2013-05-24T00:00:00Z']) {
+      const h = { ...req.headers, 'x-amz-date': bad };
+      expect(s3err(() => verifySigV4({ ...req, headers: h }, lookup, T2013)).code).toBe('AccessDenied');
+    }
+    // A leap day exists in 2024 (and passes the date checks, failing only the scope date).
+    const leap = { ...req.headers, 'x-amz-date': '20240229T000000Z' };
+    expect(s3err(() => verifySigV4({ ...req, headers: leap }, lookup, Date.UTC(2024, 1, 29))).code).toBe('AuthorizationHeaderMalformed');
 
     // Signed with date instead of x-amz-date: the string to sign uses its ISO8601 form.
     const withDate = sign('GET', '/b/k', { ...base, date: 'Fri, 24 May 2013 00:00:00 GMT' });
@@ -468,7 +486,7 @@ describe('requests signed by @aws-sdk/client-s3', () => {
       query: { 'response-content-disposition': 'attachment; filename="a b.txt"', versionId: 'v 1' },
       headers: { host: 'localhost:9000', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
     }, { signingDate, expiresIn: 3600 });
-    const req: AuthInput = { method: 'GET', path: presigned.path, query: buildQueryString(presigned.query), headers: { host: 'localhost:9000' } };
+    const req: AuthInput = { method: 'GET', path: presigned.path, query: buildQueryString(presigned.query ?? {}), headers: { host: 'localhost:9000' } };
     const now = signingDate.getTime() + 60_000;
     const r = verifySigV4(req, lookup, now)!;
     expect(r).toMatchObject({ presigned: true, payloadMode: 'unsigned', region });
@@ -481,7 +499,7 @@ describe('requests signed by @aws-sdk/client-s3', () => {
       method: 'PUT', protocol: 'http:', hostname: 'localhost', port: 9000, path: '/bkt/k', query: {},
       headers: { host: 'localhost:9000', 'x-amz-content-sha256': EMPTY },
     }, { signingDate, expiresIn: 60 });
-    const put: AuthInput = { method: 'PUT', path: '/bkt/k', query: buildQueryString(hashed.query), headers: { host: 'localhost:9000' } };
+    const put: AuthInput = { method: 'PUT', path: '/bkt/k', query: buildQueryString(hashed.query ?? {}), headers: { host: 'localhost:9000' } };
     expect(verifySigV4(put, lookup, now)).toMatchObject({ payloadMode: 'sha256', payloadSha256: EMPTY });
     const week = s3err(() => verifySigV4({ ...req, query: req.query.replace('X-Amz-Expires=3600', 'X-Amz-Expires=700000') }, lookup, now));
     expect(week.code).toBe('AuthorizationQueryParametersError');
@@ -495,11 +513,11 @@ function encodeRfc3986(s: string): string {
 /** The hash the SDK signer wants, over node:crypto (HMAC when given a key). */
 class NodeSha256 {
   private readonly h;
-  constructor(secret?: string | Uint8Array) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
   }
-  update(data: string | Uint8Array): void {
-    this.h.update(data);
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.h.update(bytes(data));
   }
   async digest(): Promise<Uint8Array> {
     return new Uint8Array(this.h.digest());
@@ -507,4 +525,7 @@ class NodeSha256 {
   reset(): void {}
 }
 
-export type { AuthResult };
+function bytes(d: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof d === 'string') return d;
+  return ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d);
+}

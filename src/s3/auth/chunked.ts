@@ -50,7 +50,7 @@ export class AwsChunkedDecoder extends Transform {
   private readonly trailerStsPrefix: string;
 
   private state = State.SizeLine;
-  private line = Buffer.allocUnsafe(MAX_LINE);
+  private readonly line = Buffer.allocUnsafe(MAX_LINE);
   private lineLen = 0;
   private prevSignature: string;
   private chunkRemaining = 0;

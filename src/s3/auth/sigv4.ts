@@ -115,20 +115,32 @@ function verifyHeaderAuth(
   now: number,
 ): AuthResult {
   const parts = parseAuthorization(authorization);
-  const amzDate = requestDate(input.headers);
-  checkScopeDate(parts.credential, amzDate, 'AuthorizationHeaderMalformed');
-  checkSkew(amzDate, now);
+  const time = requestDate(input.headers);
+  checkScopeDate(parts.credential, time.amzDate, 'AuthorizationHeaderMalformed');
+  checkSkew(time, now);
   checkSignedHeaders(parts.signedHeaders, 'AuthorizationHeaderMalformed');
   checkAmzHeadersSigned(input.headers, parts.signedHeaders);
 
-  const payloadHash = headerString(input.headers, 'x-amz-content-sha256');
+  let payloadHash = headerString(input.headers, 'x-amz-content-sha256');
   if (payloadHash === undefined) {
-    throw new S3Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
+    // curl --aws-sigv4 (the smoke test of DESIGN §10) omits the header and signs the hash of
+    // its body; with no body that is the empty hash, which is the only case we can know
+    // before reading the body.
+    if (!hasBody(input.headers)) payloadHash = EMPTY_SHA256;
+    else throw new S3Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
   }
   const payload = payloadModeOf(payloadHash);
   const secret = secretFor(parts.credential.accessKeyId, lookup);
   const canonicalQuery = canonicalQueryString(query, false);
-  return finish(input, parts, amzDate, secret, canonicalQuery, payloadHash, payload, false);
+  return finish(input, {
+    parts, amzDate: time.amzDate, secret, canonicalQuery, payloadHash, payloadMode: payload, presigned: false,
+  });
+}
+
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
+function hasBody(headers: AuthInput['headers']): boolean {
+  return headers['transfer-encoding'] !== undefined || Number(headerString(headers, 'content-length') ?? 0) > 0;
 }
 
 function parseAuthorization(value: string): SignatureParts {
@@ -186,17 +198,24 @@ function parseCredential(value: string, code: AuthFormatCode): ParsedCredential 
   return { accessKeyId, date, region, scope: `${date}/${region}/${SERVICE}/${TERMINATOR}` };
 }
 
-/** x-amz-date wins over Date; either is returned in the yyyymmddThhmmssZ form signed over. */
-function requestDate(headers: AuthInput['headers']): string {
+interface RequestTime {
+  /** The yyyymmddThhmmssZ form that is signed over. */
+  amzDate: string;
+  ms: number;
+}
+
+/** x-amz-date wins over Date. */
+function requestDate(headers: AuthInput['headers']): RequestTime {
   const amz = headerString(headers, 'x-amz-date');
   if (amz !== undefined) {
-    if (parseAmzDate(amz) === undefined) throw invalidDate();
-    return amz;
+    const ms = parseAmzDate(amz);
+    if (ms === undefined) throw invalidDate();
+    return { amzDate: amz, ms };
   }
   const date = headerString(headers, 'date');
   const ms = date === undefined ? NaN : Date.parse(date);
   if (Number.isNaN(ms)) throw invalidDate();
-  return formatAmzDate(ms);
+  return { amzDate: formatAmzDate(ms), ms };
 }
 
 function invalidDate(): S3Error {
@@ -209,11 +228,10 @@ function checkScopeDate(credential: ParsedCredential, amzDate: string, code: Aut
   }
 }
 
-function checkSkew(amzDate: string, now: number): void {
-  const t = parseAmzDate(amzDate)!;
-  if (Math.abs(now - t) > MAX_SKEW_MS) {
+function checkSkew(time: RequestTime, now: number): void {
+  if (Math.abs(now - time.ms) > MAX_SKEW_MS) {
     throw new S3Error('RequestTimeTooSkewed', undefined, {
-      RequestTime: amzDate,
+      RequestTime: time.amzDate,
       ServerTime: new Date(now).toISOString(),
       MaxAllowedSkewMilliseconds: String(MAX_SKEW_MS),
     });
@@ -227,12 +245,14 @@ function checkSignedHeaders(names: string[], code: AuthFormatCode): void {
   if (!names.includes('host')) throw formatError(code, 'the host header must be signed.');
 }
 
-// AWS refuses header-auth requests carrying x-amz-* headers outside SignedHeaders: an
-// unsigned x-amz-copy-source or x-amz-acl could otherwise be injected in transit.
-function checkAmzHeadersSigned(headers: AuthInput['headers'], signed: string[]): void {
+// AWS refuses requests carrying x-amz-* headers outside SignedHeaders: otherwise an unsigned
+// x-amz-copy-source or x-amz-acl could be injected in transit, or added by whoever holds a
+// presigned PUT URL (turning it into a copy of anything the signer may read).
+function checkAmzHeadersSigned(headers: AuthInput['headers'], signed: string[], exempt?: string): void {
   const unsigned: string[] = [];
   for (const name of Object.keys(headers)) {
-    if (name.startsWith('x-amz-') && headers[name] !== undefined && !signed.includes(name)) unsigned.push(name);
+    if (!name.startsWith('x-amz-') || headers[name] === undefined || name === exempt) continue;
+    if (!signed.includes(name)) unsigned.push(name);
   }
   if (unsigned.length > 0) {
     throw new S3Error('AccessDenied', 'There were headers present in the request which were not signed', {
@@ -267,13 +287,16 @@ function verifyPresigned(input: AuthInput, query: QueryParam[], lookup: SecretLo
     throw new S3Error('AuthorizationQueryParametersError', 'X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"');
   }
   const credential = parseCredential(p.credential, 'AuthorizationQueryParametersError');
-  if (parseAmzDate(p.date) === undefined) {
+  const signedAt = parseAmzDate(p.date);
+  if (signedAt === undefined) {
     throw new S3Error('AuthorizationQueryParametersError', 'X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd\'T\'HHmmss\'Z\'"');
   }
   checkScopeDate(credential, p.date, 'AuthorizationQueryParametersError');
-  checkValidity(p.date, parseExpires(p.expires), now);
+  checkValidity(signedAt, parseExpires(p.expires), now);
   const signedHeaders = p.signedHeaders.split(';');
   checkSignedHeaders(signedHeaders, 'AuthorizationQueryParametersError');
+  // x-amz-content-sha256 is bound anyway: it becomes the payload hash signed over below.
+  checkAmzHeadersSigned(input.headers, signedHeaders, 'x-amz-content-sha256');
 
   // Presigned URLs carry no body hash unless the client sent one: as a header, or hoisted
   // into the query by the SDK presigner, which keeps the header's (lower-case) spelling.
@@ -282,8 +305,15 @@ function verifyPresigned(input: AuthInput, query: QueryParam[], lookup: SecretLo
     ?? 'UNSIGNED-PAYLOAD';
   const payload = payloadModeOf(payloadHash);
   const secret = secretFor(credential.accessKeyId, lookup);
-  const parts: SignatureParts = { credential, signedHeaders, signature: p.signature };
-  return finish(input, parts, p.date, secret, canonicalQueryString(query, true), payloadHash, payload, true);
+  return finish(input, {
+    parts: { credential, signedHeaders, signature: p.signature },
+    amzDate: p.date,
+    secret,
+    canonicalQuery: canonicalQueryString(query, true),
+    payloadHash,
+    payloadMode: payload,
+    presigned: true,
+  });
 }
 
 interface PresignParams {
@@ -330,8 +360,7 @@ function parseExpires(value: string): number {
   return seconds;
 }
 
-function checkValidity(amzDate: string, expiresS: number, now: number): void {
-  const t = parseAmzDate(amzDate)!;
+function checkValidity(t: number, expiresS: number, now: number): void {
   // A URL signed by a host whose clock runs ahead is tolerated by the same skew window.
   if (t - now > MAX_SKEW_MS) throw new S3Error('AccessDenied', 'Request is not valid yet');
   const expiry = t + expiresS * 1000;
@@ -347,51 +376,51 @@ function checkValidity(amzDate: string, expiresS: number, now: number): void {
 // ---------------------------------------------------------------------------------------------
 // Signature computation, shared by both forms
 
-function finish(
-  input: AuthInput,
-  parts: SignatureParts,
-  amzDate: string,
-  secret: string,
-  canonicalQuery: string,
-  payloadHash: string,
-  payloadMode: PayloadMode,
-  presigned: boolean,
-): AuthResult {
-  const { credential, signedHeaders } = parts;
-  const signingKey = signingKeyFor(credential.accessKeyId, secret, credential.date, credential.region);
+interface Signed {
+  /** Arguments the signature is checked against, besides the request itself. */
+  parts: SignatureParts;
+  amzDate: string;
+  secret: string;
+  canonicalQuery: string;
+  payloadHash: string;
+  payloadMode: PayloadMode;
+  presigned: boolean;
+}
+
+function finish(input: AuthInput, s: Signed): AuthResult {
+  const { credential, signedHeaders, signature } = s.parts;
+  const signingKey = signingKeyFor(credential.accessKeyId, s.secret, credential.date, credential.region);
   const headerBlock = canonicalHeaders(input.headers, signedHeaders);
-  const build = (uri: string) => [
-    input.method.toUpperCase(), uri, canonicalQuery, headerBlock, signedHeaders.join(';'), payloadHash,
-  ].join('\n');
+  const attempt = (uri: string) => {
+    const canonicalRequest = [
+      input.method.toUpperCase(), uri, s.canonicalQuery, headerBlock, signedHeaders.join(';'), s.payloadHash,
+    ].join('\n');
+    const stringToSign = stringToSignFor(s.amzDate, credential.scope, canonicalRequest);
+    return { canonicalRequest, stringToSign, expected: hmacHex(signingKey, stringToSign) };
+  };
 
   const rawUri = input.path === '' ? '/' : input.path;
-  let canonicalRequest = build(rawUri);
-  let stringToSign = stringToSignFor(amzDate, credential.scope, canonicalRequest);
-  let expected = hmacHex(signingKey, stringToSign);
-  if (!signaturesEqual(expected, parts.signature)) {
+  let result = attempt(rawUri);
+  if (!signaturesEqual(result.expected, signature)) {
     // The SDKs sign the path exactly as they send it. A few clients put characters on the
     // wire raw (e.g. '$', '!', UTF-8) yet sign the RFC 3986 form; a second try with that
     // form accepts them without changing which object the path names.
     const reencoded = uriEncode(percentDecode(rawUri, false), true);
-    const retry = reencoded !== rawUri ? build(reencoded) : undefined;
-    const retrySts = retry === undefined ? undefined : stringToSignFor(amzDate, credential.scope, retry);
-    const retrySig = retrySts === undefined ? undefined : hmacHex(signingKey, retrySts);
-    if (retrySig === undefined || !signaturesEqual(retrySig, parts.signature)) {
-      throw signatureMismatch(credential.accessKeyId, parts.signature, stringToSign, canonicalRequest);
+    const retry = reencoded === rawUri ? undefined : attempt(reencoded);
+    if (retry === undefined || !signaturesEqual(retry.expected, signature)) {
+      throw signatureMismatch(credential.accessKeyId, signature, result.stringToSign, result.canonicalRequest);
     }
-    canonicalRequest = retry!;
-    stringToSign = retrySts!;
-    expected = retrySig;
+    result = retry;
   }
   return {
     accessKeyId: credential.accessKeyId,
     region: credential.region,
-    presigned,
-    payloadMode,
-    ...(payloadMode === 'sha256' ? { payloadSha256: payloadHash.toLowerCase() } : {}),
+    presigned: s.presigned,
+    payloadMode: s.payloadMode,
+    ...(s.payloadMode === 'sha256' ? { payloadSha256: s.payloadHash.toLowerCase() } : {}),
     signingKey,
-    seedSignature: expected,
-    amzDate,
+    seedSignature: result.expected,
+    amzDate: s.amzDate,
     scope: credential.scope,
   };
 }
@@ -484,13 +513,18 @@ export function deriveSigningKey(secret: string, date: string, region: string): 
 // ---------------------------------------------------------------------------------------------
 // Dates
 
+// Range checks instead of a format round trip: this runs on every request.
 function parseAmzDate(value: string): number | undefined {
   const m = AMZ_DATE.exec(value);
   if (m === null) return undefined;
-  const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
-  const ms = Date.UTC(y, mo - 1, d, h, mi, s);
-  // Reject dates Date.UTC silently rolls over (e.g. month 13).
-  return formatAmzDate(ms) === value ? ms : undefined;
+  const y = +m[1]!, mo = +m[2]!, d = +m[3]!, h = +m[4]!, mi = +m[5]!, s = +m[6]!;
+  // Date.UTC would silently roll e.g. month 13 or 31 April over; refuse them instead.
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 59) return undefined;
+  return Date.UTC(y, mo - 1, d, h, mi, s);
+}
+
+function daysInMonth(y: number, mo: number): number {
+  return new Date(Date.UTC(y, mo, 0)).getUTCDate();
 }
 
 function formatAmzDate(ms: number): string {
