@@ -54,7 +54,8 @@ async function run(n: number, concurrency: number, op: (i: number) => Promise<nu
     while (next < n) {
       const i = next++;
       const s = performance.now();
-      bytes += await op(i);
+      const n = await op(i); // not `bytes += await`: that reads `bytes` before the await
+      bytes += n;
       lat.push(performance.now() - s);
     }
   }));
