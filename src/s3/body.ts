@@ -2,12 +2,14 @@
 // decoder (signed or unsigned, with trailers) when the client used one, then the digester
 // that computes MD5 (ETag) and the flexible checksum. `verify()` runs once the body has been
 // read and turns any mismatch into the S3 error AWS returns.
-import { Writable, type Readable, type Transform } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AwsChunkedDecoder } from './auth/chunked.js';
 import {
   BodyDigester,
   parseChecksumHeaders,
+  trailerNames,
+  verifyChecksums,
   type ChecksumAlgorithm,
   type ExpectedChecksums,
 } from './checksums.js';
@@ -37,6 +39,18 @@ function header(ctx: S3Context, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
+/** A body of unknown length (chunked) is cut off as soon as it passes the limit, not after. */
+function sizeLimit(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > max) return cb(new S3Error('EntityTooLarge', undefined, { MaxSizeAllowed: String(max) }));
+      cb(null, chunk);
+    },
+  });
+}
+
 export function openRequestBody(ctx: S3Context, opts: { maxSize: number; requireLength?: boolean }): RequestBody {
   const mode = ctx.auth.payloadMode;
   const streaming = mode.startsWith('streaming');
@@ -56,20 +70,20 @@ export function openRequestBody(ctx: S3Context, opts: { maxSize: number; require
     throw new S3Error('EntityTooLarge', undefined, { ProposedSize: String(length), MaxSizeAllowed: String(opts.maxSize) });
   }
 
-  const trailerNames = (header(ctx, 'x-amz-trailer') ?? '')
-    .split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  if (trailerNames.length > 0 && !mode.endsWith('trailer')) {
+  const trailers = trailerNames(ctx.req.headers);
+  if (trailers.length > 0 && !mode.endsWith('trailer')) {
     throw new S3Error('InvalidRequest', 'x-amz-trailer is only allowed with a trailer payload mode');
   }
-  const expected: ExpectedChecksums = parseChecksumHeaders(ctx.req.headers, trailerNames);
+  const expected: ExpectedChecksums = parseChecksumHeaders(ctx.req.headers, trailers);
   const algorithm: ChecksumAlgorithm = expected.algorithm ?? 'crc64nvme';
 
   const stages: Transform[] = [];
   let decoder: AwsChunkedDecoder | undefined;
   if (streaming) {
-    decoder = new AwsChunkedDecoder({ auth: ctx.auth, declaredTrailers: trailerNames, decodedLength: length });
+    decoder = new AwsChunkedDecoder({ auth: ctx.auth, declaredTrailers: trailers, decodedLength: length });
     stages.push(decoder);
   }
+  if (length === undefined) stages.push(sizeLimit(opts.maxSize));
   const digester = new BodyDigester({ algorithms: [algorithm], sha256Hex: mode === 'sha256', md5: true });
   stages.push(digester);
 
@@ -82,18 +96,12 @@ export function openRequestBody(ctx: S3Context, opts: { maxSize: number; require
       if (length !== undefined && size !== length) throw new S3Error('IncompleteBody');
       if (size > opts.maxSize) throw new S3Error('EntityTooLarge');
       const d = digester.digests();
-      if (mode === 'sha256' && d.sha256Hex !== ctx.auth.payloadSha256) throw new S3Error('XAmzContentSHA256Mismatch');
+      verifyChecksums(expected, d, {
+        trailers: decoder?.trailers,
+        contentSha256: mode === 'sha256' ? ctx.auth.payloadSha256 : undefined,
+      });
       const md5 = d.md5!;
-      if (expected.md5 !== undefined && md5.toString('base64') !== expected.md5) throw new S3Error('BadDigest');
       const computed = d.checksums[algorithm]!;
-      let sent = expected.value;
-      if (expected.algorithm && sent === undefined) {
-        sent = decoder?.trailers[`x-amz-checksum-${algorithm}`];
-        if (sent === undefined) throw new S3Error('MalformedTrailerError');
-      }
-      if (sent !== undefined && sent !== computed) {
-        throw new S3Error('BadDigest', `The ${algorithm.toUpperCase()} you specified did not match the calculated checksum.`);
-      }
       return { size, md5, algorithm, checksum: computed, clientChecksum: expected.algorithm !== undefined };
     },
   };

@@ -210,10 +210,11 @@ function makeCrc64Tables(n: number): { hi: Uint32Array[]; lo: Uint32Array[] } {
 }
 
 let crc64Tables8: { hi: Uint32Array[]; lo: Uint32Array[] } | undefined;
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
- * Slicing-by-8 CRC64NVME over two uint32 halves, reading aligned little-endian words where the
- * host is little-endian. `state` = [hi, lo] of the inverted register, updated in place.
+ * Slicing-by-8 CRC64NVME over two uint32 halves, reading aligned uint32 words on little-endian
+ * hosts. `state` = [hi, lo] of the inverted register, updated in place.
  */
 function crc64UpdateTs(state: Uint32Array, data: Uint8Array): void {
   const t = (crc64Tables8 ??= makeCrc64Tables(8));
@@ -227,6 +228,25 @@ function crc64UpdateTs(state: Uint32Array, data: Uint8Array): void {
   let L = state[1]!;
   const len = data.length;
   let i = 0;
+  if (LITTLE_ENDIAN && len >= 64) {
+    // bytewise up to a 4-byte boundary, then two aligned uint32 loads per 8 bytes
+    for (; ((data.byteOffset + i) & 3) !== 0; i++) {
+      const a = (L ^ data[i]!) & 0xff;
+      L = ((L >>> 8) | (H << 24)) ^ l0[a]!;
+      H = (H >>> 8) ^ h0[a]!;
+    }
+    const nw = ((len - i) >>> 3) << 1;
+    const w = new Uint32Array(data.buffer, data.byteOffset + i, nw);
+    for (let j = 0; j < nw; j += 2) {
+      const x = L ^ w[j]!;
+      const y = H ^ w[j + 1]!;
+      const a = x & 0xff, b = (x >>> 8) & 0xff, c = (x >>> 16) & 0xff, d = x >>> 24;
+      const e = y & 0xff, f = (y >>> 8) & 0xff, g = (y >>> 16) & 0xff, k = y >>> 24;
+      L = l7[a]! ^ l6[b]! ^ l5[c]! ^ l4[d]! ^ l3[e]! ^ l2[f]! ^ l1[g]! ^ l0[k]!;
+      H = h7[a]! ^ h6[b]! ^ h5[c]! ^ h4[d]! ^ h3[e]! ^ h2[f]! ^ h1[g]! ^ h0[k]!;
+    }
+    i += nw << 2;
+  }
   for (const end8 = len - 7; i < end8; i += 8) {
     const x = L ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
     const y = H ^ (data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24));
@@ -410,123 +430,126 @@ const OP = {
 } as const;
 
 function buildCrc64Wasm(): Uint8Array<ArrayBuffer> {
-  const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-  const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-  const str = (s: string): number[] => [...uleb(s.length), ...Buffer.from(s, 'latin1')];
-  const i32c = (n: number): number[] => [OP.i32Const, ...sleb(BigInt(n))];
-  const i64c = (n: bigint): number[] => [OP.i64Const, ...sleb(BigInt.asIntN(64, n))];
-  const get = (l: number): number[] => [OP.localGet, ...uleb(l)];
-  const set = (l: number): number[] => [OP.localSet, ...uleb(l)];
-  const mem = (op: number, align: number, offset: number): number[] => [op, align, ...uleb(offset)];
+  // Instructions are appended to `c` (the function body being emitted).
+  let c: number[] = [];
+  const op = (...bytes: number[]): void => {
+    for (const b of bytes) c.push(b);
+  };
+  const u = (n: number): void => op(...uleb(n));
+  const i32c = (n: number): void => op(OP.i32Const, ...sleb(BigInt(n)));
+  const i64c = (n: bigint): void => op(OP.i64Const, ...sleb(BigInt.asIntN(64, n)));
+  const get = (l: number): void => (op(OP.localGet), u(l));
+  const set = (l: number): void => (op(OP.localSet), u(l));
+  const mem = (code: number, align: number, offset: number): void => (op(code, align), u(offset));
+  const locals = (groups: [number, number][]): void => {
+    u(groups.length);
+    for (const [n, t] of groups) op(n, t);
+  };
 
   // mulmod(a: i64, b: i64) -> i64   (locals: 2 m, 3 r)
-  const mulmod: number[] = [
-    ...vec([[2, OP.i64]]),
-    ...i64c(0x8000000000000000n), ...set(2),
-    OP.block, OP.void, OP.loop, OP.void,
-    // if (a & m) r ^= b
-    ...get(0), ...get(2), OP.i64And, ...i64c(0n), OP.i64Ne,
-    OP.if, OP.void, ...get(3), ...get(1), OP.i64Xor, ...set(3), OP.end,
-    // if ((a & (m - 1)) == 0) break
-    ...get(0), ...get(2), ...i64c(1n), OP.i64Sub, OP.i64And, OP.i64Eqz, OP.br_if, 1,
-    // m >>= 1
-    ...get(2), ...i64c(1n), OP.i64ShrU, ...set(2),
-    // b = (b >> 1) ^ (P & -(b & 1))
-    ...get(1), ...i64c(1n), OP.i64ShrU,
-    ...i64c(0n), ...get(1), ...i64c(1n), OP.i64And, OP.i64Sub, ...i64c(P64), OP.i64And,
-    OP.i64Xor, ...set(1),
-    OP.br, 0, OP.end, OP.end,
-    ...get(3),
-    OP.end,
-  ];
+  locals([[2, OP.i64]]);
+  i64c(0x8000000000000000n), set(2);
+  op(OP.block, OP.void, OP.loop, OP.void);
+  // if (a & m) r ^= b
+  get(0), get(2), op(OP.i64And), i64c(0n), op(OP.i64Ne);
+  op(OP.if, OP.void), get(3), get(1), op(OP.i64Xor), set(3), op(OP.end);
+  // if ((a & (m - 1)) == 0) break
+  get(0), get(2), i64c(1n), op(OP.i64Sub, OP.i64And, OP.i64Eqz, OP.br_if, 1);
+  // m >>= 1
+  get(2), i64c(1n), op(OP.i64ShrU), set(2);
+  // b = (b >> 1) ^ (P & -(b & 1))
+  get(1), i64c(1n), op(OP.i64ShrU);
+  i64c(0n), get(1), i64c(1n), op(OP.i64And, OP.i64Sub), i64c(P64), op(OP.i64And);
+  op(OP.i64Xor), set(1);
+  op(OP.br, 0, OP.end, OP.end);
+  get(3);
+  op(OP.end);
+  const mulmod = c;
 
-  // update(p: i32, n: i32)   locals: 2 c, 3 c1 (i64); 4 q, 5 end, 6 lend (i32)
+  // update(p: i32, n: i32)   locals: 2 c, 3 c1 (i64); 4 q, 5 end, 6 lend (i32). Folds n bytes at
+  // p into the register at [0, 8).
+  c = [];
   const P = 0, N = 1, C = 2, C1 = 3, Q = 4, END = 5, LEND = 6;
-  // T_s[(c >> 8k) & 255] folded into one shift + mask of the byte offset (index·8)
-  const lookupReg = (c: number, s: number, k: number): number[] => {
-    const shift = 8 * k - 3;
-    const idx =
-      shift < 0
-        ? [...get(c), ...i64c(3n), OP.i64Shl, ...i64c(0x7f8n), OP.i64And]
-        : [...get(c), ...i64c(BigInt(shift)), OP.i64ShrU, ...i64c(0x7f8n), OP.i64And];
-    return [...idx, OP.i32WrapI64, ...mem(OP.i64Load, 3, WASM_TABLES + 2048 * s)];
+  // T_s[(r >> 8k) & 255]: one shift + mask gives the byte offset (index·8) directly
+  const lookupReg = (r: number, s: number, k: number): void => {
+    get(r);
+    if (k === 0) i64c(3n), op(OP.i64Shl);
+    else i64c(BigInt(8 * k - 3)), op(OP.i64ShrU);
+    i64c(0x7f8n), op(OP.i64And, OP.i32WrapI64);
+    mem(OP.i64Load, 3, WASM_TABLES + 2048 * s);
   };
-  const lookupByte = (p: number, s: number, off: number): number[] => [
-    ...get(p), ...mem(OP.i32Load8u, 0, off), ...i32c(3), OP.i32Shl,
-    ...mem(OP.i64Load, 3, WASM_TABLES + 2048 * s),
-  ];
-  // balanced xor tree keeps the dependency chain short
-  const xorTree = (terms: number[][]): number[] => {
-    if (terms.length === 1) return terms[0]!;
-    const mid = terms.length >> 1;
-    return [...xorTree(terms.slice(0, mid)), ...xorTree(terms.slice(mid)), OP.i64Xor];
+  const lookupByte = (p: number, s: number, off: number): void => {
+    get(p), mem(OP.i32Load8u, 0, off), i32c(3), op(OP.i32Shl);
+    mem(OP.i64Load, 3, WASM_TABLES + 2048 * s);
   };
-  // one slicing-by-16 step of register local `c` over 16 bytes at pointer local `p`
-  const step16 = (c: number, p: number): number[] => {
-    const terms: number[][] = [];
-    for (let k = 0; k < 8; k++) terms.push(lookupReg(c, 15 - k, k));
-    for (let k = 0; k < 8; k++) terms.push(lookupByte(p, 7 - k, 8 + k));
-    return [
-      ...get(c), ...get(p), ...mem(OP.i64Load, 0, 0), OP.i64Xor, ...set(c),
-      ...xorTree(terms), ...set(c),
-      ...get(p), ...i32c(16), OP.i32Add, ...set(p),
-    ];
+  // one slicing-by-16 step of register local `r` over the 16 bytes at pointer local `p`:
+  // r ^= load64(p); r = T15[r0] ^ … ^ T8[r7] ^ T7[p[8]] ^ … ^ T0[p[15]]; p += 16
+  const step16 = (r: number, p: number): void => {
+    get(r), get(p), mem(OP.i64Load, 0, 0), op(OP.i64Xor), set(r);
+    // balanced xor tree (pairs, then pairs of pairs...) keeps the dependency chain short
+    const term = (t: number): void => (t < 8 ? lookupReg(r, 15 - t, t) : lookupByte(p, 15 - t, t));
+    const tree = (from: number, count: number): void => {
+      if (count === 1) return term(from);
+      tree(from, count >> 1);
+      tree(from + (count >> 1), count >> 1);
+      op(OP.i64Xor);
+    };
+    tree(0, 16);
+    set(r);
+    get(p), i32c(16), op(OP.i32Add), set(p);
   };
-  const remaining = (): number[] => [...get(END), ...get(P), OP.i32Sub]; // end - p
-  const update: number[] = [
-    ...vec([[2, OP.i64], [3, OP.i32]]),
-    ...i32c(0), ...mem(OP.i64Load, 3, 0), ...set(C),
-    ...get(P), ...get(N), OP.i32Add, ...set(END),
-    // two-lane blocks
-    OP.block, OP.void, OP.loop, OP.void,
-    ...remaining(), ...i32c(2 * LANE), OP.i32LtU, OP.br_if, 1,
-    ...get(P), ...i32c(LANE), OP.i32Add, ...set(Q),
-    ...get(Q), ...set(LEND),
-    ...i64c(0n), ...set(C1),
-    OP.block, OP.void, OP.loop, OP.void,
-    ...step16(C, P), ...step16(C1, Q),
-    ...get(P), ...get(LEND), OP.i32LtU, OP.br_if, 0,
-    OP.end, OP.end,
-    // c = c·K ^ c1 ; p = q
-    ...get(C), ...i32c(0), ...mem(OP.i64Load, 3, 16), OP.call, 0, ...get(C1), OP.i64Xor, ...set(C),
-    ...get(Q), ...set(P),
-    OP.br, 0, OP.end, OP.end,
-    // single lane
-    OP.block, OP.void, OP.loop, OP.void,
-    ...remaining(), ...i32c(16), OP.i32LtU, OP.br_if, 1,
-    ...step16(C, P),
-    OP.br, 0, OP.end, OP.end,
-    // bytewise tail: c = (c >> 8) ^ T0[(c ^ byte) & 255]
-    OP.block, OP.void, OP.loop, OP.void,
-    ...get(P), ...get(END), OP.i32GeU, OP.br_if, 1,
-    ...get(C), ...i64c(8n), OP.i64ShrU,
-    ...get(C), ...get(P), ...mem(OP.i32Load8u, 0, 0), OP.i64ExtendI32U, OP.i64Xor,
-    ...i64c(3n), OP.i64Shl, ...i64c(0x7f8n), OP.i64And, OP.i32WrapI64,
-    ...mem(OP.i64Load, 3, WASM_TABLES),
-    OP.i64Xor, ...set(C),
-    ...get(P), ...i32c(1), OP.i32Add, ...set(P),
-    OP.br, 0, OP.end, OP.end,
-    ...i32c(0), ...get(C), ...mem(OP.i64Store, 3, 0),
-    OP.end,
-  ];
+  const remaining = (): void => (get(END), get(P), op(OP.i32Sub)); // end - p
 
-  const body = (code: number[]): number[] => [...uleb(code.length), ...code];
-  const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([
-      [0x60, 2, OP.i64, OP.i64, 1, OP.i64],
-      [0x60, 2, OP.i32, OP.i32, 0],
-    ])),
-    ...section(3, vec([[0], [1]])),
-    ...section(5, vec([[0x00, 2]])),
-    ...section(7, vec([
-      [...str('memory'), 0x02, 0],
-      [...str('mulmod'), 0x00, 0],
-      [...str('update'), 0x00, 1],
-    ])),
-    ...section(10, vec([body(mulmod), body(update)])),
-  ];
-  return new Uint8Array(bytes);
+  locals([[2, OP.i64], [3, OP.i32]]);
+  i32c(0), mem(OP.i64Load, 3, 0), set(C);
+  get(P), get(N), op(OP.i32Add), set(END);
+  // two-lane blocks: lane A at p, lane B at q = p + LANE, from registers c and 0
+  op(OP.block, OP.void, OP.loop, OP.void);
+  remaining(), i32c(2 * LANE), op(OP.i32LtU, OP.br_if, 1);
+  get(P), i32c(LANE), op(OP.i32Add), set(Q);
+  get(Q), set(LEND);
+  i64c(0n), set(C1);
+  op(OP.loop, OP.void);
+  step16(C, P), step16(C1, Q);
+  get(P), get(LEND), op(OP.i32LtU, OP.br_if, 0);
+  op(OP.end);
+  // c = c·K ^ c1 (K = x^(8·LANE) mod P at [16, 24)); p = q
+  get(C), i32c(0), mem(OP.i64Load, 3, 16), op(OP.call, 0), get(C1), op(OP.i64Xor), set(C);
+  get(Q), set(P);
+  op(OP.br, 0, OP.end, OP.end);
+  // single lane
+  op(OP.block, OP.void, OP.loop, OP.void);
+  remaining(), i32c(16), op(OP.i32LtU, OP.br_if, 1);
+  step16(C, P);
+  op(OP.br, 0, OP.end, OP.end);
+  // bytewise tail: c = (c >> 8) ^ T0[(c ^ byte) & 255]
+  op(OP.block, OP.void, OP.loop, OP.void);
+  get(P), get(END), op(OP.i32GeU, OP.br_if, 1);
+  get(C), i64c(8n), op(OP.i64ShrU);
+  get(C), get(P), mem(OP.i32Load8u, 0, 0), op(OP.i64ExtendI32U, OP.i64Xor);
+  i64c(3n), op(OP.i64Shl), i64c(0x7f8n), op(OP.i64And, OP.i32WrapI64);
+  mem(OP.i64Load, 3, WASM_TABLES);
+  op(OP.i64Xor), set(C);
+  get(P), i32c(1), op(OP.i32Add), set(P);
+  op(OP.br, 0, OP.end, OP.end);
+  i32c(0), get(C), mem(OP.i64Store, 3, 0);
+  op(OP.end);
+  const update = c;
+
+  const out: number[] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  const section = (id: number, body: number[]): void => {
+    out.push(id, ...uleb(body.length));
+    for (const b of body) out.push(b);
+  };
+  const name = (s: string): number[] => [s.length, ...Array.from(s, (ch) => ch.charCodeAt(0))];
+  section(1, [2, 0x60, 2, OP.i64, OP.i64, 1, OP.i64, 0x60, 2, OP.i32, OP.i32, 0]); // types
+  section(3, [2, 0, 1]); // functions: mulmod: type 0, update: type 1
+  section(5, [1, 0x00, 2]); // one memory, 2 pages
+  section(7, [2, ...name('memory'), 0x02, 0, ...name('update'), 0x00, 1]); // exports
+  const code = [2, ...uleb(mulmod.length), ...mulmod, ...uleb(update.length)];
+  for (const b of update) code.push(b);
+  section(10, code);
+  return new Uint8Array(out);
 }
 
 interface Crc64Wasm {
@@ -536,7 +559,7 @@ interface Crc64Wasm {
 }
 
 function loadCrc64Wasm(): Crc64Wasm | undefined {
-  if (typeof WebAssembly !== 'object' || new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) return undefined;
+  if (typeof WebAssembly !== 'object' || !LITTLE_ENDIAN) return undefined;
   try {
     const instance = new WebAssembly.Instance(new WebAssembly.Module(buildCrc64Wasm()));
     const exp = instance.exports as { memory: WebAssembly.Memory; update: (p: number, n: number) => void };
@@ -550,8 +573,9 @@ function loadCrc64Wasm(): Crc64Wasm | undefined {
         u32[base + 2 * i + 1] = t.hi[s]![i]!;
       }
     }
-    const k = new Uint32Array(2);
-    xpow8n64(LANE, k);
+    // K = x^(8·LANE) mod P: the register x^0 run through LANE zero bytes
+    const k = new Uint32Array([0x80000000, 0]);
+    crc64UpdateTs(k, new Uint8Array(LANE));
     u32[4] = k[1]!; // lo
     u32[5] = k[0]!; // hi
     const w: Crc64Wasm = { update: exp.update, u8, u32 };
@@ -744,15 +768,15 @@ export interface ExpectedChecksums {
   from?: 'header' | 'trailer';
 }
 
-type Headers = Record<string, string | string[] | undefined>;
+type HeaderMap = Record<string, string | string[] | undefined>;
 
-function headerValues(headers: Headers, name: string): string[] {
+function headerValues(headers: HeaderMap, name: string): string[] {
   const v = headers[name];
   if (v === undefined) return [];
   return Array.isArray(v) ? v : [v];
 }
 
-function singleHeader(headers: Headers, name: string): string | undefined {
+function singleHeader(headers: HeaderMap, name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v.join(',') : v;
 }
@@ -766,8 +790,9 @@ const invalidRequest = (message: string): S3Error => new S3Error('InvalidRequest
 
 /**
  * Parses and validates the checksum headers of a request that carries a body (PutObject,
- * UploadPart). `headers` as node gives them (lower-case names); `trailerNames` the names listed
- * in x-amz-trailer (already split on commas). Errors and messages follow AWS S3:
+ * UploadPart) — not CreateMultipartUpload/CopyObject, where x-amz-checksum-algorithm alone is
+ * legitimate. `headers` as node gives them (lower-case names); `trailers` the names listed in
+ * x-amz-trailer (see trailerNames()). Errors and messages follow AWS S3:
  *   - an x-amz-checksum-<unknown> header: InvalidRequest 'The algorithm type you specified in
  *     x-amz-checksum- header is invalid.'
  *   - several x-amz-checksum-* headers, or several checksum trailers: InvalidRequest 'Expecting a
@@ -783,7 +808,7 @@ const invalidRequest = (message: string): S3Error => new S3Error('InvalidRequest
  *   - Content-MD5 that is not base64 of 16 bytes: InvalidDigest 'The Content-MD5 you specified
  *     was invalid.'
  */
-export function parseChecksumHeaders(headers: Headers, trailerNames: string[]): ExpectedChecksums {
+export function parseChecksumHeaders(headers: HeaderMap, trailers: string[]): ExpectedChecksums {
   // 1. x-amz-checksum-<algorithm> headers
   let headerAlg: ChecksumAlgorithm | undefined;
   let headerValue: string | undefined;
@@ -806,7 +831,7 @@ export function parseChecksumHeaders(headers: Headers, trailerNames: string[]): 
   // 2. checksum trailers announced in x-amz-trailer
   let trailerAlg: ChecksumAlgorithm | undefined;
   let trailerCount = 0;
-  for (const raw of trailerNames) {
+  for (const raw of trailers) {
     const name = raw.trim().toLowerCase();
     if (name === '') continue;
     const a = name.startsWith(HEADER_PREFIX) ? parseChecksumAlgorithm(name.slice(HEADER_PREFIX.length)) : undefined;
@@ -856,6 +881,13 @@ export function parseChecksumHeaders(headers: Headers, trailerNames: string[]): 
   return result;
 }
 
+/** The names listed in x-amz-trailer (lower-case, empty entries dropped). */
+export function trailerNames(headers: HeaderMap): string[] {
+  const v = singleHeader(headers, 'x-amz-trailer');
+  if (v === undefined) return [];
+  return v.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
+}
+
 /**
  * The flexible checksums to compute for a body: the client's algorithm, or CRC64NVME when it
  * sent none (S3 stores a CRC64NVME for every object since 2025).
@@ -894,6 +926,7 @@ export interface BodyDigesterOptions {
  */
 export class BodyDigester extends Transform {
   private readonly updaters: Checksummer[] = [];
+  private readonly byAlgorithm = new Map<ChecksumAlgorithm, Checksummer>();
   private readonly algorithms: ChecksumAlgorithm[];
   private readonly md5?: Checksummer;
   private readonly sha256?: HashChecksummer;
@@ -922,8 +955,6 @@ export class BodyDigester extends Transform {
       if (a !== 'sha256') this.updaters.push(this.checksummerFor(a));
     }
   }
-
-  private readonly byAlgorithm = new Map<ChecksumAlgorithm, Checksummer>();
 
   private checksummerFor(a: ChecksumAlgorithm): Checksummer {
     const c = createChecksummer(a);

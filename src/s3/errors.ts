@@ -18,7 +18,7 @@ export const S3_ERRORS = {
   InvalidAccessKeyId: [403, 'The AWS Access Key Id you provided does not exist in our records.'],
   InvalidArgument: [400, 'Invalid Argument'],
   InvalidBucketName: [400, 'The specified bucket is not valid.'],
-  InvalidDigest: [400, 'The Content-MD5 you specified is not valid.'],
+  InvalidDigest: [400, 'The Content-MD5 you specified was invalid.'],
   InvalidEncryptionAlgorithmError: [400, 'The encryption request you specified is not valid.'],
   InvalidObjectState: [403, 'The operation is not valid for the current state of the object.'],
   InvalidPart: [400, 'One or more of the specified parts could not be found.'],

@@ -24,6 +24,7 @@ import {
   isValidChecksumValue,
   parseChecksumAlgorithm,
   parseChecksumHeaders,
+  trailerNames,
   verifyChecksums,
 } from '../../src/s3/checksums.js';
 import { S3Error } from '../../src/s3/errors.js';
@@ -413,6 +414,13 @@ describe('parseChecksumHeaders', () => {
       expect(e.message).toBe('The Content-MD5 you specified was invalid.');
       expect(e.fields['Content-MD5']).toBe(v);
     }
+  });
+
+  it('reads the x-amz-trailer list', () => {
+    expect(trailerNames({ 'x-amz-trailer': 'X-Amz-Checksum-CRC32 , x-amz-checksum-sha1,' })).toEqual(['x-amz-checksum-crc32', 'x-amz-checksum-sha1']);
+    expect(trailerNames({})).toEqual([]);
+    const h = { 'x-amz-trailer': 'x-amz-checksum-crc32, x-amz-checksum-crc32' };
+    expect(invalid(h, trailerNames(h)).message).toBe('Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
   });
 
   it('helpers: algorithm names and value validation', () => {
