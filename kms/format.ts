@@ -2,7 +2,7 @@
 // segments, each sealed with AES-256-GCM under the per-object key. Ciphertext is
 // segment₀‖tag₀‖segment₁‖tag₁‖…, so every offset is computable and a range read decrypts only
 // the segments it touches.
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError } from './errors.js';
 import { cryptoBytes } from './metrics.js';
@@ -154,17 +154,20 @@ export interface EncryptOptions {
  * concat); whole segments inside a large chunk are sealed straight from the chunk. A full
  * segment is held until the next byte or the end, because only then is its last flag known.
  */
-export function createEncryptStream(objectKey: Buffer, opts: EncryptOptions = {}): Transform {
+export function createEncryptStream(objectKey: Buffer, opts: EncryptOptions = {}): EncryptStream {
   return new EncryptStream(objectKey, checkSegmentSize(opts.segmentSize ?? DEFAULT_SEGMENT_SIZE));
 }
 
-class EncryptStream extends Transform {
+export class EncryptStream extends Transform {
   private readonly key: Buffer;
   private readonly buf: Buffer;
+  private used = 0;
   private fill = 0;
   private index = 0;
   private bytes = 0;
   private readonly scratch = { nonce: Buffer.alloc(NONCE_SIZE), aad: Buffer.alloc(16) };
+  private readonly tags: Hash = createHash('sha256');
+  private digest?: Buffer;
 
   constructor(
     objectKey: Buffer,
@@ -181,6 +184,7 @@ class EncryptStream extends Transform {
   private seal(plain: Buffer, last: boolean): void {
     if (this.index >= MAX_SEGMENTS) throw new RangeError('object has too many segments for its segment size');
     const [ct, tag] = sealSegment(this.key, this.size, this.index++, last, plain, this.scratch);
+    this.tags.update(tag);
     this.bytes += plain.length;
     if (ct.length) this.push(ct);
     this.push(tag);
@@ -203,6 +207,7 @@ class EncryptStream extends Transform {
         const n = Math.min(S - this.fill, chunk.length - off);
         chunk.copy(this.buf, this.fill, off, off + n);
         this.fill += n;
+        this.used = Math.max(this.used, this.fill);
         off += n;
       }
       cb();
@@ -211,10 +216,20 @@ class EncryptStream extends Transform {
     }
   }
 
+  /**
+   * 16 bytes that identify this ciphertext (SHA-256 of all segment tags, truncated), free to
+   * compute: a candidate ETag for encrypted objects instead of a full-body MD5 (DESIGN §5).
+   * Available after the stream has ended.
+   */
+  tagsDigest(): Buffer {
+    if (!this.digest) throw new Error('tagsDigest() is available after the stream has ended');
+    return this.digest;
+  }
+
   override _flush(cb: TransformCallback): void {
     try {
       this.seal(this.buf.subarray(0, this.fill), true);
-      cryptoBytes.inc({ direction: 'encrypt' }, this.bytes);
+      this.digest = this.tags.digest().subarray(0, 16);
       cb();
     } catch (e) {
       cb(e as Error);
@@ -222,8 +237,11 @@ class EncryptStream extends Transform {
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    // Counted once per stream (not per chunk), also when the body was cut short.
+    if (this.bytes) cryptoBytes.inc({ direction: 'encrypt' }, this.bytes);
+    this.bytes = 0;
     this.key.fill(0);
-    this.buf.fill(0);
+    this.buf.fill(0, 0, this.used);
     cb(err);
   }
 }
@@ -246,6 +264,7 @@ class DecryptStream extends Transform {
   private readonly key: Buffer;
   private readonly full: number;
   private readonly buf: Buffer;
+  private used = 0;
   private fill = 0;
   private index: number;
   private readonly lastSegment: number;
@@ -267,7 +286,6 @@ class DecryptStream extends Transform {
     this.key = Buffer.alloc(KEY_SIZE);
     objectKey.copy(this.key);
     this.full = full;
-    this.buf = Buffer.allocUnsafeSlow(full);
     this.total = o.totalSegments;
     this.index = o.firstSegment ?? 0;
     this.lastSegment = o.lastSegment ?? (this.total === undefined ? Infinity : this.total - 1);
@@ -277,6 +295,7 @@ class DecryptStream extends Transform {
       throw new RangeError(`invalid segment range ${this.index}-${this.lastSegment} of ${this.total}`);
     }
     if (this.total === undefined && this.index !== 0) throw new RangeError('a ranged decrypt needs totalSegments');
+    this.buf = Buffer.allocUnsafeSlow(full);
   }
 
   private open(sealed: Buffer, last: boolean): void {
@@ -318,6 +337,7 @@ class DecryptStream extends Transform {
         const n = Math.min(F - this.fill, chunk.length - off);
         chunk.copy(this.buf, this.fill, off, off + n);
         this.fill += n;
+        this.used = Math.max(this.used, this.fill);
         off += n;
       }
       // With a known layout a full segment need not wait for the next chunk.
@@ -344,7 +364,6 @@ class DecryptStream extends Transform {
       if (this.remaining !== Infinity && this.remaining !== 0) {
         throw new IntegrityError('truncated', `range is ${this.remaining} bytes short`, this.index);
       }
-      cryptoBytes.inc({ direction: 'decrypt' }, this.bytes);
       cb();
     } catch (e) {
       cb(e as Error);
@@ -352,8 +371,10 @@ class DecryptStream extends Transform {
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    if (this.bytes) cryptoBytes.inc({ direction: 'decrypt' }, this.bytes);
+    this.bytes = 0;
     this.key.fill(0);
-    this.buf.fill(0);
+    this.buf.fill(0, 0, this.used);
     cb(err);
   }
 }

@@ -7,3 +7,4 @@ export { Encryption, MemoryBucketKeyRecords, bucketKeyContext, objectContext, DE
 export { LocalKmsProvider, KeyringMissingKeysError, verifyKeyring, canonicalContext, KEYRING_FILE, DEFAULT_LOCAL_KEY, type LocalKmsOptions } from './providers/local.js';
 export { AwsKmsProvider, mapAwsError, type AwsKmsOptions } from './providers/aws.js';
 export { instrument } from './providers/instrument.js';
+export { openKmsProvider, type KmsSetup } from './setup.js';

@@ -5,7 +5,7 @@ import { randomFillSync, randomUUID } from 'node:crypto';
 import type { Transform } from 'node:stream';
 import { KeyCache, type KeyCacheOptions } from './cache.js';
 import { IntegrityError, KmsError, KmsKeyDisabledError, KmsKeyInvalidStateError, KmsUnavailableError } from './errors.js';
-import { createDecryptStream, createEncryptStream, DEFAULT_SEGMENT_SIZE, fullRange, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, segmentRange, type SegmentRange } from './format.js';
+import { createDecryptStream, createEncryptStream, DEFAULT_SEGMENT_SIZE, type EncryptStream, fullRange, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, segmentRange, type SegmentRange } from './format.js';
 import { instrument } from './providers/instrument.js';
 import type { BucketKeyRecord, BucketKeyRecords, EncryptionContext, KeyDescription, KmsProvider, ObjectEnvelope, ObjectLocation } from './types.js';
 import { unwrapObjectKey, wrapObjectKey } from './wrap.js';
@@ -81,7 +81,7 @@ export class Encryption {
     this.provider = instrument(o.provider);
     this.records = o.records;
     this.now = o.now ?? Date.now;
-    this.cache = new KeyCache({ now: this.now, ...o.cache });
+    this.cache = new KeyCache({ now: this.now, negativeTtlMs: o.negativeTtlMs, ...o.cache });
     this.segmentSize = o.segmentSize ?? DEFAULT_SEGMENT_SIZE;
     this.maxAgeMs = o.bucketKeyMaxAgeMs ?? DEFAULT_BUCKET_KEY_MAX_AGE_MS;
     this.maxObjects = o.bucketKeyMaxObjects ?? DEFAULT_BUCKET_KEY_MAX_OBJECTS;
@@ -147,7 +147,7 @@ export class Encryption {
   }
 
   /** PUT: the envelope to store and the Transform the body goes through (the key stays inside). */
-  async encryptObjectStream(bucket: string, key: string, uploadId: string, opts: SealOptions): Promise<{ envelope: ObjectEnvelope; stream: Transform }> {
+  async encryptObjectStream(bucket: string, key: string, uploadId: string, opts: SealOptions): Promise<{ envelope: ObjectEnvelope; stream: EncryptStream }> {
     const { envelope, objectKey } = await this.sealObject(bucket, key, uploadId, opts);
     try {
       return { envelope, stream: createEncryptStream(objectKey, { segmentSize: envelope.segmentSize }) };
@@ -190,8 +190,10 @@ export class Encryption {
     } else {
       try {
         d = await this.kms(kmsKeyId, () => this.provider.describeKey(kmsKeyId));
+        bound(this.described, this.now());
         this.described.set(kmsKeyId, { value: d, until: this.now() + 60_000 });
       } catch (e) {
+        bound(this.described, this.now());
         this.described.set(kmsKeyId, { value: undefined, error: e, until: this.now() + this.negativeTtlMs });
         throw e;
       }
@@ -275,15 +277,14 @@ export class Encryption {
 
   /** After a restart: the newest stored bucket key still usable; its count is assumed one checkpoint ahead. */
   private restore(bucket: string, keyId: string): Current | undefined {
-    let best: BucketKeyRecord | undefined;
+    let best: Current | undefined;
     for (const r of this.records.list(bucket)) {
       if (r.bucket !== bucket || r.provider !== this.provider.name) continue;
       if (!(r.kmsKeyId === keyId || r.kmsKeyId.endsWith(`:key/${keyId}`))) continue;
-      if (!best || r.created > best.created) best = r;
+      const c: Current = { rec: r, uses: (r.objects ?? 0) + this.checkpointEvery, checkpointing: false };
+      if (this.usable(c) && (!best || r.created > best.rec.created)) best = c;
     }
-    if (!best) return undefined;
-    const c: Current = { rec: best, uses: (best.objects ?? 0) + this.checkpointEvery, checkpointing: false };
-    return this.usable(c) ? c : undefined;
+    return best;
   }
 
   private async generate(mk: string, bucket: string, keyId: string): Promise<void> {
@@ -292,7 +293,10 @@ export class Encryption {
     try {
       dk = await this.kms(keyId, () => this.provider.generateDataKey(keyId, context));
     } catch (e) {
-      if (e instanceof KmsError || e instanceof IntegrityError) this.failures.set(mk, { error: e, until: this.now() + this.negativeTtlMs });
+      if (e instanceof KmsError || e instanceof IntegrityError) {
+        bound(this.failures, this.now());
+        this.failures.set(mk, { error: e, until: this.now() + this.negativeTtlMs });
+      }
       throw e;
     }
     const rec: BucketKeyRecord = {
@@ -361,6 +365,13 @@ export class Encryption {
       throw e;
     }
   }
+}
+
+/** Maps keyed by client-chosen key ids must not grow without bound: drop expired, then all. */
+function bound<V extends { until: number }>(m: Map<string, V>, now: number, max = 10_000): void {
+  if (m.size < max) return;
+  for (const [k, v] of m) if (v.until <= now) m.delete(k);
+  if (m.size >= max) m.clear();
 }
 
 function checkEnvelope(e: ObjectEnvelope): void {

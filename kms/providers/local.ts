@@ -70,6 +70,7 @@ export class LocalKmsProvider implements KmsProvider {
   readonly name = 'local' as const;
   private store!: jose.JWK.KeyStore;
   private defaultKey!: string;
+  private configuredDefault?: string;
 
   private constructor(readonly file: string) {}
 
@@ -108,7 +109,13 @@ export class LocalKmsProvider implements KmsProvider {
   }
 
   defaultKeyId(): string {
-    return this.defaultKey;
+    return this.configuredDefault ?? this.defaultKey;
+  }
+
+  /** The configured default (`--kms-key-id`) for this process; the file keeps its own. */
+  setDefaultKeyId(name: string): void {
+    if (!this.currentKid(name)) throw new KmsKeyNotFoundError(name);
+    this.configuredDefault = name;
   }
 
   keyNames(): string[] {
@@ -149,7 +156,7 @@ export class LocalKmsProvider implements KmsProvider {
   }
 
   /** Adds a new current version; older versions stay and keep decrypting. Returns the new kid. */
-  async rotate(name = this.defaultKey): Promise<string> {
+  async rotate(name = this.defaultKeyId()): Promise<string> {
     await this.reload();
     if (!this.currentKid(name)) throw new KmsKeyNotFoundError(name);
     const kid = await this.addVersion(name);

@@ -7,6 +7,8 @@ export interface ObjectPart {
   size: number;
   etag: string;
   checksums?: Record<string, string>;
+  /** The part number it had in its multipart upload (parts may skip numbers). */
+  partNumber?: number;
 }
 
 export interface ObjectMeta {
@@ -35,6 +37,8 @@ export interface ObjectMeta {
   tags?: Record<string, string>;
   /** Encryption envelope, owned by kms/; stored opaquely (msgpack: plain data, Buffers allowed). */
   encryption?: unknown;
+  /** The multipart upload this object was completed from (a retried Complete answers with it). */
+  uploadId?: string;
 }
 
 export interface BucketInfo {
@@ -103,4 +107,78 @@ export interface StoreOptions {
   cleanup?: boolean;
   /** How often openObject re-reads metadata when a racing overwrite unlinked the blob. Default 8. */
   openRetries?: number;
+  /** Multipart uploads initiated longer ago than this are aborted by abortStaleUploads(). Default 7 days. */
+  multipartMaxAgeSeconds?: number;
+}
+
+// ---- multipart uploads ----
+
+/** An in-progress multipart upload, as CreateMultipartUpload left it. */
+export interface UploadRecord {
+  key: string;
+  uploadId: string;
+  /** ms since epoch */
+  initiated: number;
+  /** What the completed object gets: content headers, user metadata, storage class, tags. */
+  meta: Partial<ObjectMeta>;
+  /** The checksum algorithm named at Create ('crc32', 'sha256', ...); undefined: none named. */
+  checksumAlgorithm?: string;
+  checksumType?: 'FULL_OBJECT' | 'COMPOSITE';
+}
+
+/** One uploaded part. Its blob is referenced (blobrefs) while the record exists. */
+export interface PartRecord {
+  partNumber: number;
+  blobId: string;
+  size: number;
+  /** Quoted MD5 hex, e.g. '"abc..."'. */
+  etag: string;
+  /** Flexible checksums of the part's bytes, base64 by algorithm. */
+  checksums: Record<string, string>;
+  /** ms since epoch */
+  lastModified: number;
+}
+
+export interface ListUploadsOptions {
+  prefix?: string;
+  delimiter?: string;
+  keyMarker?: string;
+  /** Only with keyMarker: uploads of that key after this id are listed. */
+  uploadIdMarker?: string;
+  maxUploads: number;
+}
+
+export interface ListUploadsResult {
+  uploads: UploadRecord[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  /** When truncated: where the next page starts (the last upload or common prefix returned). */
+  nextKeyMarker?: string;
+  nextUploadIdMarker?: string;
+}
+
+export interface ListPartsOptions {
+  /** Exclusive: parts after this number. */
+  partNumberMarker?: number;
+  maxParts: number;
+}
+
+export interface ListPartsResult {
+  upload: UploadRecord;
+  parts: PartRecord[];
+  isTruncated: boolean;
+  nextPartNumberMarker?: number;
+}
+
+/** A part named in CompleteMultipartUpload. */
+export interface CompletePartRequest {
+  partNumber: number;
+  /** As the client sent it (quotes optional). */
+  etag: string;
+}
+
+export interface CompleteResult {
+  meta: ObjectMeta;
+  /** True when the upload had already been completed into this object (a retried Complete). */
+  replayed: boolean;
 }
