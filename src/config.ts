@@ -43,7 +43,12 @@ export const configSchema = z
     /** Largest single PUT (S3's limit is 5 GiB). */
     maxObjectSize: z.coerce.number().int().positive().default(5 * 1024 ** 3),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.kmsProvider === 'aws' && c.encryption === 'on' && !c.kmsKeyId) {
+      ctx.addIssue({ code: 'custom', path: ['kmsKeyId'], message: 'a KMS key id, ARN or alias is required when kmsProvider is aws and encryption is on' });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -68,7 +73,8 @@ export const ENV_NAMES: Record<string, string> = {
 export class ConfigError extends Error {}
 
 function describeSource(key: string, sources: Map<string, string>): string {
-  return sources.get(key) ?? `setting ${key}`;
+  const flag = `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+  return sources.get(key) ?? (ENV_NAMES[key] ? `${flag} / ${ENV_NAMES[key]}` : `setting ${key}`);
 }
 
 /**

@@ -8,6 +8,10 @@ import { dispatchS3 } from './s3/dispatch.js';
 import { ObjectService } from './service/objects.js';
 import { Store } from './store/store.js';
 import { Keystore } from '../secrets/keystore.js';
+import { Encryption } from '../kms/keys.js';
+import { openKmsProvider } from '../kms/setup.js';
+import { ObjectCrypto } from './service/crypto.js';
+import { StoredBucketKeys } from './store/bucket-keys.js';
 
 export interface RunningServer {
   urls: { s3: string; admin: string; metrics: string };
@@ -78,6 +82,23 @@ export async function ensureBuckets(store: Store, config: Config, print: (line: 
   }
 }
 
+/**
+ * The KMS provider and key hierarchy. The local keyring is opened even with encryption off,
+ * so requests that ask for SSE are honoured; a keyring that lacks a key some stored bucket
+ * key names stops the start (never a silent replacement).
+ */
+async function openEncryption(config: Config, store: Store): Promise<Encryption | undefined> {
+  if (config.kmsProvider === 'aws' && !config.kmsKeyId) return undefined; // only allowed with encryption off (config.ts)
+  const records = new StoredBucketKeys(store);
+  try {
+    const provider = await openKmsProvider({ kind: config.kmsProvider, dataDir: config.dataDir, records, keyId: config.kmsKeyId, endpoint: config.kmsEndpoint });
+    return Encryption.create({ provider, records, log });
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+}
+
 export async function startServer(config: Config, print: (line: string) => void): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await Store.open(config.dataDir);
@@ -89,7 +110,8 @@ export async function startServer(config: Config, print: (line: string) => void)
     print(`  AKKO_S3_SECRET_KEY=${generated.secret}`);
   }
   keystore.watch();
-  const objects = new ObjectService(store);
+  const encryption = await openEncryption(config, store);
+  const objects = new ObjectService(store, new ObjectCrypto(encryption, config.encryption === 'on'));
   await ensureBuckets(store, config, print);
 
   const s3 = s3App(config, objects, keystore);
@@ -112,6 +134,7 @@ export async function startServer(config: Config, print: (line: string) => void)
         await Promise.all([s3.close(), admin.close(), metrics.close()]);
         clearTimeout(timer);
         keystore.close();
+        encryption?.close();
         await store.close();
       })();
       return closing;

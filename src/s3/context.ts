@@ -47,15 +47,25 @@ export function sendHead(ctx: Pick<S3Context, 'res'>, status: number, headers: H
 }
 
 /**
- * Streams a body. Once the headers are out an error can only cut the connection, so the
- * client sees a short body instead of wrong bytes.
+ * Streams a body. The first chunk is read before the headers go out, so a failure the first
+ * bytes reveal (a KMS refusal, a failed integrity check) is still answered as an S3 error.
+ * After the headers an error can only cut the connection: the client sees a short body,
+ * never wrong bytes.
  */
 export async function sendStream(ctx: Pick<S3Context, 'res'>, status: number, headers: Headers, body: Readable): Promise<void> {
+  const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await it.next();
   ctx.res.writeHead(status, cleanHeaders(headers));
+  async function* all(): AsyncGenerator<Buffer> {
+    if (first.done) return;
+    yield first.value;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  }
   try {
-    await pipeline(body, ctx.res);
+    await pipeline(all(), ctx.res);
   } catch (e) {
     ctx.res.destroy();
+    body.destroy();
     if ((e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
   }
 }

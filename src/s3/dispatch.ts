@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config.js';
 import { s3Latency, s3Requests } from '../metrics.js';
 import type { ObjectService } from '../service/objects.js';
+import { IntegrityError, s3ErrorFor } from '../../kms/errors.js';
 import { parseTarget } from './addressing.js';
 import { verifySigV4, type SecretLookup } from './auth/sigv4.js';
 import { sendError, type S3Context } from './context.js';
@@ -43,8 +44,13 @@ export async function dispatchS3(req: IncomingMessage, res: ServerResponse, deps
     await handler(ctx);
   } catch (e) {
     let err: S3Error;
+    const mapped = s3ErrorFor(e);
     if (isS3Error(e)) {
       err = e;
+    } else if (mapped) {
+      // KMS refusals reach the client as AWS words them; integrity failures only as InternalError.
+      if (e instanceof IntegrityError) deps.log(`request ${requestId} ${method} ${operation}: integrity check failed: ${(e as Error).message}`);
+      err = S3Error.of(mapped.code, mapped.status, mapped.status === 503 ? 'Please reduce your request rate.' : mapped.message, mapped.headers);
     } else {
       deps.log(`request ${requestId} ${method} ${operation} failed: ${(e as Error).stack ?? e}`);
       err = new S3Error('InternalError');

@@ -22,13 +22,14 @@ export const S3_ERRORS = {
   InvalidEncryptionAlgorithmError: [400, 'The encryption request you specified is not valid.'],
   InvalidObjectState: [403, 'The operation is not valid for the current state of the object.'],
   InvalidPart: [400, 'One or more of the specified parts could not be found.'],
+  InvalidPartNumber: [416, 'The requested partnumber is not satisfiable'],
   InvalidPartOrder: [400, 'The list of parts was not in ascending order.'],
   InvalidRange: [416, 'The requested range is not satisfiable'],
   InvalidRequest: [400, 'Invalid Request'],
   InvalidURI: [400, "Couldn't parse the specified URI."],
   InvalidStorageClass: [400, 'The storage class you specified is not valid.'],
+  InvalidTag: [400, 'The tag provided was not a valid tag.'],
   KeyTooLongError: [400, 'Your key is too long'],
-  KMS_DisabledException: [400, 'The KMS key is disabled.'],
   MalformedTrailerError: [400, 'The request contained trailing data that was not well-formed or did not conform to our published schema.'],
   MalformedXML: [400, 'The XML you provided was not well-formed or did not validate against our published schema.'],
   MaxMessageLengthExceeded: [400, 'Your request was too big.'],
@@ -57,6 +58,8 @@ export const S3_ERRORS = {
 export type S3ErrorCode = keyof typeof S3_ERRORS;
 
 export class S3Error extends Error {
+  /** An S3ErrorCode, or a code another module owns (KMS.NotFoundException...). */
+  readonly code: string;
   readonly status: number;
   /** Extra elements AWS puts in the error body (e.g. BucketName, Key, ArgumentName). */
   readonly fields: Record<string, string>;
@@ -64,15 +67,24 @@ export class S3Error extends Error {
   readonly headers: Record<string, string>;
 
   constructor(
-    readonly code: S3ErrorCode,
+    code: S3ErrorCode,
     message?: string,
     fields: Record<string, string> = {},
     headers: Record<string, string> = {},
   ) {
     super(message ?? S3_ERRORS[code][1]);
+    this.code = code;
     this.status = S3_ERRORS[code][0];
     this.fields = fields;
     this.headers = headers;
+  }
+
+  /** An error whose code and status another module defines (the KMS errors S3 passes through). */
+  static of(code: string, status: number, message: string, headers: Record<string, string> = {}): S3Error {
+    const e = new S3Error('InternalError', message, {}, headers);
+    (e as { code: string }).code = code;
+    (e as { status: number }).status = status;
+    return e;
   }
 }
 

@@ -6,6 +6,15 @@ import { copyObject } from './ops/copy.js';
 import { deleteObject, deleteObjects } from './ops/delete.js';
 import { getObject, headObject } from './ops/get.js';
 import { listObjectsV1, listObjectsV2 } from './ops/list.js';
+import {
+  abortMultipartUpload,
+  completeMultipartUpload,
+  createMultipartUpload,
+  listMultipartUploads,
+  listParts,
+  uploadPart,
+  uploadPartCopy,
+} from './ops/multipart.js';
 import { putObject } from './ops/put.js';
 
 export type Handler = (ctx: S3Context) => Promise<void>;
@@ -25,4 +34,11 @@ export const HANDLERS: Partial<Record<Operation, Handler>> = {
   HeadObject: headObject,
   DeleteObject: deleteObject,
   CopyObject: copyObject,
+  CreateMultipartUpload: createMultipartUpload,
+  UploadPart: uploadPart,
+  UploadPartCopy: uploadPartCopy,
+  CompleteMultipartUpload: completeMultipartUpload,
+  AbortMultipartUpload: abortMultipartUpload,
+  ListParts: listParts,
+  ListMultipartUploads: listMultipartUploads,
 };

@@ -4,6 +4,9 @@ import type { ObjectMeta } from '../store/types.js';
 import { checksumHeader, type ChecksumAlgorithm } from './checksums.js';
 import type { Headers } from './context.js';
 import { S3Error } from './errors.js';
+import type { ObjectEnvelope } from '../../kms/types.js';
+import { isStoredEncryption } from '../service/crypto.js';
+import { sseHeaders } from './sse.js';
 
 const CONTENT_HEADERS = [
   ['content-type', 'contentType'],
@@ -46,6 +49,12 @@ export function metaFromRequest(h: IncomingHttpHeaders): Partial<ObjectMeta> {
   return meta;
 }
 
+/** The envelope that describes an object's encryption (a multipart object's parts share their settings). */
+export function envelopeOf(meta: ObjectMeta): ObjectEnvelope | undefined {
+  const e = meta.parts?.length ? meta.parts[0]!.encryption : meta.encryption;
+  return isStoredEncryption(e) ? e.envelope : undefined;
+}
+
 export function httpDate(ms: number): string {
   return new Date(ms).toUTCString();
 }
@@ -74,5 +83,6 @@ export function objectHeaders(meta: ObjectMeta, withChecksums: boolean): Headers
   if (meta.storageClass && meta.storageClass !== 'STANDARD') out['x-amz-storage-class'] = meta.storageClass;
   if (meta.parts && meta.parts.length > 0) out['x-amz-mp-parts-count'] = meta.parts.length;
   if (withChecksums) Object.assign(out, checksumHeaders(meta));
+  Object.assign(out, sseHeaders(envelopeOf(meta)));
   return out;
 }

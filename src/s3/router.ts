@@ -5,15 +5,44 @@ export type Operation =
   | 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'ListObjects' | 'ListObjectsV2'
   | 'GetBucketVersioning' | 'DeleteObjects'
   | 'PutObject' | 'GetObject' | 'HeadObject' | 'DeleteObject' | 'CopyObject'
+  | 'CreateMultipartUpload' | 'UploadPart' | 'UploadPartCopy' | 'CompleteMultipartUpload'
+  | 'AbortMultipartUpload' | 'ListParts' | 'ListMultipartUploads'
   | 'NotImplemented';
 
 /** Subresources we do not serve yet; routed explicitly so they answer NotImplemented, not a wrong op. */
 const UNSUPPORTED_SUBRESOURCES = [
-  'acl', 'policy', 'cors', 'lifecycle', 'encryption', 'tagging', 'uploads', 'uploadId', 'partNumber',
+  'acl', 'policy', 'cors', 'lifecycle', 'encryption', 'tagging',
   'website', 'logging', 'notification', 'replication', 'requestPayment', 'object-lock', 'retention',
   'legal-hold', 'restore', 'select', 'analytics', 'inventory', 'metrics', 'accelerate', 'ownershipControls',
   'publicAccessBlock', 'intelligent-tiering', 'policyStatus', 'attributes', 'torrent', 'versions',
 ];
+
+/** The multipart query parameters; on a bucket only `GET ?uploads` means something. */
+const MULTIPART_PARAMS = ['uploads', 'uploadId', 'partNumber'];
+
+function multipartOperation(method: string, query: URLSearchParams, headers: Record<string, unknown>): Operation | undefined {
+  const uploadId = query.has('uploadId');
+  const partNumber = query.has('partNumber');
+  switch (method) {
+    case 'POST':
+      if (query.has('uploads')) return 'CreateMultipartUpload';
+      if (uploadId) return 'CompleteMultipartUpload';
+      return undefined;
+    case 'PUT':
+      // A part number without an upload id (or the reverse) is UploadPart's InvalidArgument.
+      if (uploadId || partNumber) return headers['x-amz-copy-source'] !== undefined ? 'UploadPartCopy' : 'UploadPart';
+      return undefined;
+    case 'DELETE':
+      return uploadId ? 'AbortMultipartUpload' : undefined;
+    case 'GET':
+      if (uploadId) return 'ListParts';
+      return partNumber ? 'GetObject' : undefined; // GET ?partNumber=N reads one part
+    case 'HEAD':
+      return partNumber ? 'HeadObject' : undefined;
+    default:
+      return undefined;
+  }
+}
 
 export function route(method: string, bucket: string | undefined, key: string | undefined, query: URLSearchParams, headers: Record<string, unknown>): Operation {
   if (!bucket) return method === 'GET' ? 'ListBuckets' : 'NotImplemented';
@@ -21,16 +50,20 @@ export function route(method: string, bucket: string | undefined, key: string | 
     if (method === 'GET') {
       if (query.has('location')) return 'GetBucketLocation';
       if (query.has('versioning')) return 'GetBucketVersioning';
-      if (UNSUPPORTED_SUBRESOURCES.some((s) => query.has(s))) return 'NotImplemented';
+      if (query.has('uploads')) return 'ListMultipartUploads';
+      if (UNSUPPORTED_SUBRESOURCES.some((s) => query.has(s)) || MULTIPART_PARAMS.some((s) => query.has(s))) return 'NotImplemented';
       return query.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
     }
+    const unsupported = UNSUPPORTED_SUBRESOURCES.some((s) => query.has(s)) || MULTIPART_PARAMS.some((s) => query.has(s));
     if (method === 'HEAD') return 'HeadBucket';
-    if (method === 'PUT') return UNSUPPORTED_SUBRESOURCES.some((s) => query.has(s)) || query.has('versioning') ? 'NotImplemented' : 'CreateBucket';
-    if (method === 'DELETE') return UNSUPPORTED_SUBRESOURCES.some((s) => query.has(s)) ? 'NotImplemented' : 'DeleteBucket';
-    if (method === 'POST' && query.has('delete')) return 'DeleteObjects';
+    if (method === 'PUT') return unsupported || query.has('versioning') ? 'NotImplemented' : 'CreateBucket';
+    if (method === 'DELETE') return unsupported ? 'NotImplemented' : 'DeleteBucket';
+    if (method === 'POST' && query.has('delete') && !unsupported) return 'DeleteObjects';
     return 'NotImplemented';
   }
   if (UNSUPPORTED_SUBRESOURCES.some((s) => query.has(s))) return 'NotImplemented';
+  const multipart = multipartOperation(method, query, headers);
+  if (multipart) return multipart;
   switch (method) {
     case 'GET': return 'GetObject';
     case 'HEAD': return 'HeadObject';

@@ -5,16 +5,55 @@
 import { randomUUID } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, type Transform } from 'node:stream';
+import { IntegrityError } from '../../kms/errors.js';
 import { pipeline } from 'node:stream/promises';
-import type { RequestBody, VerifiedBody } from '../s3/body.js';
+import type { SealOptions } from '../../kms/keys.js';
+import type { VerifiedBody } from '../s3/body.js';
+import { BodyDigester, type ChecksumAlgorithm } from '../s3/checksums.js';
 import { S3Error } from '../s3/errors.js';
 import type { Store } from '../store/store.js';
 import type { BlobWriter, ObjectMeta, OpenedObject } from '../store/types.js';
+import { isStoredEncryption, type ObjectCrypto, type SseChoice, type StoredEncryption } from './crypto.js';
+
+/** A body to store: a source, the stages it flows through, and what it verified to once read. */
+export interface BodySource {
+  source: Readable;
+  stages: Transform[];
+  verify(): VerifiedBody;
+}
+
+/** Where a write's object key is bound, and how it is sealed. */
+export interface Seal {
+  bucket: string;
+  key: string;
+  opts: SealOptions;
+}
+
+/** An opened object, with the bucket its keys are bound to. */
+export type OpenObject = OpenedObject & { bucket: string };
+
+/**
+ * A body the server itself produces (a copy source, an object being encrypted in place):
+ * digested like a request body so the stored ETag and checksum describe exactly these bytes.
+ */
+export function plainBody(source: Readable, algorithm: ChecksumAlgorithm): BodySource {
+  const digester = new BodyDigester({ algorithms: [algorithm], md5: true });
+  return {
+    source,
+    stages: [digester],
+    verify() {
+      const d = digester.digests();
+      return { size: digester.bytes, md5: d.md5!, algorithm, checksum: d.checksums[algorithm]!, clientChecksum: false };
+    },
+  };
+}
 
 export interface PutInput {
   bucket: string;
   key: string;
-  body: RequestBody;
+  body: BodySource;
+  /** The encryption the request asked for (x-amz-server-side-encryption*). */
+  sse?: SseChoice;
   /** Everything of the metadata that the request sets (content headers, user metadata, tags...). */
   meta: Partial<ObjectMeta>;
   cond?: { ifNoneMatch?: boolean; ifMatch?: string };
@@ -24,29 +63,49 @@ export interface WrittenBody {
   /** Committed (durable) blob, owned by the caller until metadata references it. */
   blobId: string;
   verified: VerifiedBody;
+  /** Set when the blob holds ciphertext. */
+  encryption?: StoredEncryption;
 }
 
 /** Size of the slices a blob is read in: large enough for throughput, small enough to stay flat. */
 const READ_CHUNK = 256 * 1024;
 
 export class ObjectService {
-  constructor(readonly store: Store) {}
+  constructor(readonly store: Store, readonly crypto: ObjectCrypto) {}
+
+  /** The seal of a write to `bucket/key`: the request's SSE, the bucket default, or the server default. */
+  async sealFor(bucket: string, key: string, requested?: SseChoice): Promise<Seal | undefined> {
+    const info = this.store.getBucket(bucket);
+    if (!info) throw new S3Error('NoSuchBucket', undefined, { BucketName: bucket });
+    const opts = await this.crypto.choose(info, requested);
+    return opts ? { bucket, key, opts } : undefined;
+  }
 
   requireBucket(bucket: string): void {
     if (!this.store.getBucket(bucket)) throw new S3Error('NoSuchBucket', undefined, { BucketName: bucket });
   }
 
   /**
-   * Streams a request body into a new blob, verifies signatures and checksums, and makes the
-   * blob durable. Nothing references the blob yet: on a later failure the caller discards it.
+   * Streams a body into a new blob (through the encryption stream when sealed: the digests
+   * describe the plaintext, the blob holds only ciphertext), verifies signatures and
+   * checksums, and makes the blob durable. Nothing references the blob yet: on a later
+   * failure the caller discards it. The key is sealed before the body is read, so a KMS
+   * outage answers 503 without consuming an upload.
    */
-  async writeBody(body: RequestBody): Promise<WrittenBody> {
+  async writeBody(body: BodySource, seal?: Seal): Promise<WrittenBody> {
     const blob: BlobWriter = this.store.createBlob();
     try {
-      await pipeline([body.source, ...body.stages, blob.stream] as [NodeJS.ReadableStream, ...Transform[], NodeJS.WritableStream]);
+      let stages = body.stages;
+      let encryption: StoredEncryption | undefined;
+      if (seal) {
+        const { stored, stream } = await this.crypto.encryptStream(seal.bucket, seal.key, blob.id, seal.opts);
+        encryption = stored;
+        stages = [...stages, stream];
+      }
+      await pipeline([body.source, ...stages, blob.stream] as [NodeJS.ReadableStream, ...Transform[], NodeJS.WritableStream]);
       const verified = body.verify();
       await blob.commit();
-      return { blobId: blob.id, verified };
+      return { blobId: blob.id, verified, encryption };
     } catch (e) {
       await blob.abort().catch(() => {});
       throw e;
@@ -65,8 +124,8 @@ export class ObjectService {
   }
 
   async putObject(input: PutInput): Promise<{ meta: ObjectMeta; verified: VerifiedBody }> {
-    this.requireBucket(input.bucket);
-    const { blobId, verified } = await this.writeBody(input.body);
+    const seal = await this.sealFor(input.bucket, input.key, input.sse);
+    const { blobId, verified, encryption } = await this.writeBody(input.body, seal);
     const meta: ObjectMeta = {
       userMeta: {},
       ...input.meta,
@@ -77,6 +136,7 @@ export class ObjectService {
       blobId,
       checksums: { [verified.algorithm]: verified.checksum },
       checksumType: 'FULL_OBJECT',
+      encryption,
     };
     return { meta: await this.commit(input.bucket, meta, input.cond), verified };
   }
@@ -89,22 +149,45 @@ export class ObjectService {
   }
 
   /** Opens the object's blobs so that a racing overwrite cannot pull them away mid-read. */
-  async open(bucket: string, key: string): Promise<OpenedObject> {
+  async open(bucket: string, key: string): Promise<OpenObject> {
     this.requireBucket(bucket);
     const opened = await this.store.openObject(bucket, key);
     if (!opened) throw new S3Error('NoSuchKey', undefined, { Key: key });
-    return opened;
+    return { ...opened, bucket };
   }
 
   /**
-   * The plaintext bytes [start, end] (inclusive) of an opened object, streamed part by part.
-   * The handles stay open: the caller closes them when the stream is done.
+   * The plaintext bytes [start, end] (inclusive) of an opened object, streamed part by part;
+   * encrypted parts are decrypted segment by segment, reading only the segments the range
+   * needs. The handles stay open: the caller closes them when the stream is done.
    */
-  readRange(opened: OpenedObject, start: number, end: number): Readable {
-    const parts = opened.meta.parts && opened.meta.parts.length > 0
-      ? opened.meta.parts.map((p, i) => ({ size: p.size, handle: opened.handles[i]! }))
-      : [{ size: opened.meta.size, handle: opened.handle }];
-    return Readable.from(readParts(parts, start, end), { objectMode: false, highWaterMark: READ_CHUNK });
+  readRange(opened: OpenObject, start: number, end: number): Readable {
+    const meta = opened.meta;
+    const pieces: Piece[] = meta.parts && meta.parts.length > 0
+      ? meta.parts.map((p, i) => ({ size: p.size, handle: opened.handles[i]!, encryption: p.encryption }))
+      : [{ size: meta.size, handle: opened.handle, encryption: meta.encryption }];
+    const crypto = this.crypto;
+    async function* read(): AsyncGenerator<Buffer> {
+      let base = 0;
+      for (const piece of pieces) {
+        const pieceEnd = base + piece.size - 1;
+        if (pieceEnd >= start && base <= end) {
+          const s = Math.max(start, base) - base;
+          const e = Math.min(end, pieceEnd) - base;
+          if (isStoredEncryption(piece.encryption)) {
+            const { read: r, stream } = await crypto.decryptStream(opened.bucket, meta.key, piece.encryption, piece.size, s, e);
+            const cipher = Readable.from(readBlob(piece.handle, r.cipherStart, r.cipherEnd));
+            cipher.once('error', (err) => stream.destroy(err));
+            yield* cipher.pipe(stream) as AsyncIterable<Buffer>;
+          } else {
+            yield* readBlob(piece.handle, s, e);
+          }
+        }
+        base += piece.size;
+        if (base > end) break;
+      }
+    }
+    return Readable.from(read(), { objectMode: false, highWaterMark: READ_CHUNK });
   }
 
   async delete(bucket: string, key: string): Promise<void> {
@@ -113,26 +196,35 @@ export class ObjectService {
   }
 
   /**
-   * Copies by linking the source blobs under new ids: blobs are immutable once written, so a
-   * hard link is a durable copy that costs no I/O. A racing overwrite of the source may unlink
-   * a blob between the read and the link: then the source is re-read.
+   * CopyObject. Blobs are immutable once written, so a copy links the source blobs under new
+   * ids (a durable copy with no I/O) and, for encrypted sources, re-wraps each object key for
+   * the destination: the data is never re-encrypted. Only a plaintext source that must be
+   * stored encrypted is streamed through the write path. A racing overwrite of the source
+   * may unlink a blob between the read and the link: then the source is read again.
    */
-  async copy(src: { bucket: string; key: string }, dst: { bucket: string; key: string; meta: Partial<ObjectMeta> }, check: (m: ObjectMeta) => void, cond?: PutInput['cond']): Promise<ObjectMeta> {
+  async copy(src: { bucket: string; key: string }, dst: { bucket: string; key: string; meta: Partial<ObjectMeta>; sse?: SseChoice }, check: (m: ObjectMeta) => void, cond?: PutInput['cond']): Promise<ObjectMeta> {
     this.requireBucket(dst.bucket);
+    const seal = await this.sealFor(dst.bucket, dst.key, dst.sse);
     for (let attempt = 0; ; attempt++) {
       const srcMeta = this.head(src.bucket, src.key);
       check(srcMeta);
+      const plaintextSource = !isStoredEncryption(srcMeta.encryption) && !(srcMeta.parts ?? []).some((p) => isStoredEncryption(p.encryption));
+      if (seal && plaintextSource) return this.copyThroughWritePath(src, dst, seal, cond);
       const linked: string[] = [];
       try {
-        const blobId = await this.store.linkBlob(srcMeta.blobId);
-        linked.push(blobId);
+        const link = async (blobId: string, enc: unknown): Promise<{ blobId: string; encryption?: StoredEncryption }> => {
+          const id = await this.store.linkBlob(blobId);
+          linked.push(id);
+          if (!isStoredEncryption(enc)) return { blobId: id };
+          return { blobId: id, encryption: await this.crypto.rewrap(enc, src, { bucket: dst.bucket, key: dst.key, binding: id }, dst.sse ? seal?.opts : undefined) };
+        };
+        const whole = await link(srcMeta.blobId, srcMeta.encryption);
         const parts = [];
         for (const p of srcMeta.parts ?? []) {
-          const id = await this.store.linkBlob(p.blobId);
-          linked.push(id);
-          parts.push({ ...p, blobId: id });
+          const l = await link(p.blobId, p.encryption);
+          parts.push({ ...p, blobId: l.blobId, encryption: l.encryption });
         }
-        const meta: ObjectMeta = { ...srcMeta, ...dst.meta, key: dst.key, lastModified: Date.now(), blobId, parts: parts.length ? parts : undefined };
+        const meta: ObjectMeta = { ...srcMeta, ...dst.meta, key: dst.key, lastModified: Date.now(), blobId: whole.blobId, encryption: whole.encryption, parts: parts.length ? parts : undefined };
         return await this.commit(dst.bucket, meta, cond, linked);
       } catch (e) {
         await this.store.deleteBlobs(linked).catch(() => {});
@@ -141,30 +233,54 @@ export class ObjectService {
     }
   }
 
+  /** Reads the source's plaintext and writes it as a new, sealed object (same checksum algorithm). */
+  private async copyThroughWritePath(src: { bucket: string; key: string }, dst: { bucket: string; key: string; meta: Partial<ObjectMeta> }, seal: Seal, cond?: PutInput['cond']): Promise<ObjectMeta> {
+    const opened = await this.open(src.bucket, src.key);
+    try {
+      const m = opened.meta;
+      const algorithm = (Object.keys(m.checksums ?? {}).find((a) => a !== 'md5') ?? 'crc64nvme') as ChecksumAlgorithm;
+      const source = m.size > 0 ? this.readRange(opened, 0, m.size - 1) : Readable.from([]);
+      const { blobId, verified, encryption } = await this.writeBody(plainBody(source, algorithm), seal);
+      const meta: ObjectMeta = {
+        ...m,
+        ...dst.meta,
+        key: dst.key,
+        lastModified: Date.now(),
+        blobId,
+        parts: undefined,
+        size: verified.size,
+        etag: m.parts?.length ? `"${verified.md5.toString('hex')}"` : m.etag,
+        checksums: m.parts?.length ? { [algorithm]: verified.checksum } : m.checksums,
+        checksumType: m.parts?.length ? 'FULL_OBJECT' : m.checksumType,
+        encryption,
+      };
+      return await this.commit(dst.bucket, meta, cond);
+    } finally {
+      await Promise.all(opened.handles.map((h) => h.close().catch(() => {})));
+    }
+  }
+
   newRequestId(): string {
     return randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase();
   }
 }
 
-/** Reads [start, end] across consecutive blobs with one reusable buffer per slice size. */
-async function* readParts(parts: { size: number; handle: FileHandle }[], start: number, end: number): AsyncGenerator<Buffer> {
-  let base = 0;
-  for (const part of parts) {
-    const partEnd = base + part.size - 1;
-    if (partEnd >= start && base <= end) {
-      let pos = Math.max(start, base) - base;
-      const stop = Math.min(end, partEnd) - base;
-      while (pos <= stop) {
-        const n = Math.min(READ_CHUNK, stop - pos + 1);
-        // A fresh buffer per slice: it is handed to the socket, which may hold it after we yield.
-        const buf = Buffer.allocUnsafe(n);
-        const { bytesRead } = await part.handle.read(buf, 0, n, pos);
-        if (bytesRead === 0) throw new Error(`blob shorter than its metadata says (${part.size} bytes)`);
-        pos += bytesRead;
-        yield bytesRead === n ? buf : buf.subarray(0, bytesRead);
-      }
-    }
-    base += part.size;
-    if (base > end) break;
+interface Piece {
+  size: number;
+  handle: FileHandle;
+  encryption?: unknown;
+}
+
+/** Reads bytes [start, end] (inclusive) of one blob in slices. */
+async function* readBlob(handle: FileHandle, start: number, end: number): AsyncGenerator<Buffer> {
+  let pos = start;
+  while (pos <= end) {
+    const n = Math.min(READ_CHUNK, end - pos + 1);
+    // A fresh buffer per slice: it is handed to the socket, which may hold it after we yield.
+    const buf = Buffer.allocUnsafe(n);
+    const { bytesRead } = await handle.read(buf, 0, n, pos);
+    if (bytesRead === 0) throw new IntegrityError('truncated', `blob ends at ${pos}, before byte ${end} its metadata promises`);
+    pos += bytesRead;
+    yield bytesRead === n ? buf : buf.subarray(0, bytesRead);
   }
 }

@@ -1,9 +1,13 @@
-// The metadata index: one LMDB environment (lmdb-js) in <data>/meta with four databases:
+// The metadata index: one LMDB environment (lmdb-js) in <data>/meta with these databases:
 //
 //   objects   `<bucket>\0<key>` (raw bytes, memcmp = S3 order) → object metadata (msgpack, without `key`)
 //   buckets   bucket name → BucketInfo
 //   usage     bucket name → { objects, bytes }
-//   blobrefs  blob id → number of committed metadata records that reference it
+//   blobrefs  blob id → number of committed metadata records that reference it (objects and parts)
+//   uploads   `<bucket>\0<uploadId>` → UploadRecord (in-progress multipart uploads)
+//   uploadkeys `<bucket>\0<key>` → uploadId, dupSort (one entry per upload; sorted ids): the listing
+//             order of ListMultipartUploads (key, then upload id = initiation order)
+//   parts     `<uploadId>\0<partNumber, 5 digits>` → PartRecord; each part's blob holds one reference
 //
 // Durability: lmdb-js resolves the promise of an asynchronous write (put/remove/transaction)
 // only after mdb_txn_commit has returned, and with the default `overlappingSync` (on for
@@ -14,7 +18,22 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { S3Error, type S3ErrorCode } from '../s3/errors.js';
 import { bucketBase, immediateSuccessor, objectKey, prefixEnd } from './keys.js';
-import type { BucketInfo, BucketUsage, ListOptions, ListResult, ObjectMeta, PutConditions } from './types.js';
+import type {
+  BucketInfo,
+  BucketUsage,
+  CompletePartRequest,
+  CompleteResult,
+  ListOptions,
+  ListPartsOptions,
+  ListPartsResult,
+  ListResult,
+  ListUploadsOptions,
+  ListUploadsResult,
+  ObjectMeta,
+  PartRecord,
+  PutConditions,
+  UploadRecord,
+} from './types.js';
 
 /** What is stored per object: the metadata without the key (the index key holds it). */
 export type StoredMeta = Omit<ObjectMeta, 'key'>;
@@ -72,6 +91,96 @@ export interface PutResult {
   freed: string[];
 }
 
+export function uploadKey(bucket: string, uploadId: string): Buffer {
+  return Buffer.concat([bucketBase(bucket), Buffer.from(uploadId, 'utf8')]);
+}
+
+function partsPrefix(uploadId: string): Buffer {
+  return Buffer.from(`${uploadId}\0`, 'utf8');
+}
+
+export function partKey(uploadId: string, partNumber: number): Buffer {
+  return Buffer.from(`${uploadId}\0${String(partNumber).padStart(5, '0')}`, 'utf8');
+}
+
+/** S3's multipart minimum: every part but the last is at least 5 MiB. */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+/** A failed multipart step, with the S3 error to answer. */
+type Outcome<T> = { ok: T } | { fail: S3Error };
+
+function settle<T>(r: Outcome<T>): T {
+  if ('fail' in r) throw r.fail;
+  return r.ok;
+}
+
+/**
+ * The structural checks of CompleteMultipartUpload over the listed parts, against `getPart`:
+ * ascending order (InvalidPartOrder), each part present with the listed ETag (InvalidPart),
+ * every part but the last at least `minPartSize` (EntityTooSmall). Returns the part records in order.
+ */
+export function checkListedParts(
+  uploadId: string,
+  listed: CompletePartRequest[],
+  getPart: (n: number) => PartRecord | undefined,
+  minPartSize: number,
+): Outcome<PartRecord[]> {
+  const out: PartRecord[] = [];
+  let last = 0;
+  for (const l of listed) {
+    if (!Number.isInteger(l.partNumber) || l.partNumber <= last) {
+      return { fail: new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.', { UploadId: uploadId }) };
+    }
+    last = l.partNumber;
+    const part = l.partNumber <= 10_000 ? getPart(l.partNumber) : undefined;
+    if (!part || unquote(part.etag) !== unquote(l.etag)) {
+      return {
+        fail: new S3Error('InvalidPart', "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.", {
+          UploadId: uploadId,
+          PartNumber: String(l.partNumber),
+          ETag: l.etag,
+        }),
+      };
+    }
+    out.push(part);
+  }
+  for (let i = 0; i < out.length - 1; i++) {
+    if (out[i]!.size < minPartSize) {
+      return {
+        fail: new S3Error('EntityTooSmall', undefined, {
+          ProposedSize: String(out[i]!.size),
+          MinSizeAllowed: String(minPartSize),
+          PartNumber: String(out[i]!.partNumber),
+          ETag: out[i]!.etag,
+        }),
+      };
+    }
+  }
+  return { ok: out };
+}
+
+function noSuchUpload(uploadId: string): S3Error {
+  return new S3Error('NoSuchUpload', undefined, { UploadId: uploadId });
+}
+
+/** True when `meta` is what completing `uploadId` with exactly these parts produced. */
+function isCompletionOf(meta: StoredMeta | undefined, uploadId: string, listed: CompletePartRequest[]): boolean {
+  if (!meta || meta.uploadId !== uploadId || !meta.parts || meta.parts.length !== listed.length) return false;
+  return meta.parts.every((p, i) => p.partNumber === listed[i]!.partNumber && unquote(p.etag) === unquote(listed[i]!.etag));
+}
+
+export interface CompletePlan {
+  /** The object to write (its parts' blob ids are those of the part records). */
+  meta: ObjectMeta;
+  /** The part records `meta` was built from, in order: the commit checks they are unchanged. */
+  parts: PartRecord[];
+}
+
+export type CompleteOutcome =
+  | { done: CompleteResult; freed: string[] }
+  /** A part was re-uploaded between planning and commit: plan again. */
+  | { stale: true };
+
 export class Metadata {
   private constructor(
     readonly env: RootDatabase,
@@ -79,12 +188,15 @@ export class Metadata {
     readonly buckets: Database<BucketInfo, string>,
     readonly usage: Database<BucketUsage, string>,
     readonly refs: Database<number, string>,
+    readonly uploads: Database<UploadRecord, Buffer>,
+    readonly uploadKeys: Database<string, Buffer>,
+    readonly parts: Database<PartRecord, Buffer>,
   ) {}
 
   static open(dir: string): Metadata {
     const env = open({
       path: dir,
-      maxDbs: 8,
+      maxDbs: 16,
       // lmdb-js passes this to mdb_env_open as the mode of data.mdb/lock.mdb.
       permissionsMode: 0o600,
       // Explicitly the durable defaults: fsync on commit (overlapping with the next txn).
@@ -95,7 +207,10 @@ export class Metadata {
     const buckets = env.openDB<BucketInfo, string>({ name: 'buckets' });
     const usage = env.openDB<BucketUsage, string>({ name: 'usage' });
     const refs = env.openDB<number, string>({ name: 'blobrefs' });
-    return new Metadata(env, objects, buckets, usage, refs);
+    const uploads = env.openDB<UploadRecord, Buffer>({ name: 'uploads', keyEncoding: 'binary' });
+    const uploadKeys = env.openDB<string, Buffer>({ name: 'uploadkeys', keyEncoding: 'binary', dupSort: true, encoding: 'ordered-binary' });
+    const parts = env.openDB<PartRecord, Buffer>({ name: 'parts', keyEncoding: 'binary' });
+    return new Metadata(env, objects, buckets, usage, refs, uploads, uploadKeys, parts);
   }
 
   async close(): Promise<void> {
@@ -125,18 +240,25 @@ export class Metadata {
     );
   }
 
-  async deleteBucket(name: string): Promise<void> {
+  /**
+   * Deletes an empty bucket. In-progress multipart uploads do not keep it: as in AWS S3, they go
+   * with the bucket (aborted in the same transaction). Returns the blob ids left unreferenced.
+   */
+  async deleteBucket(name: string): Promise<string[]> {
     const base = bucketBase(name);
     const end = prefixEnd(base)!;
-    unwrap(
-      await this.env.transaction((): TxnOutcome<void> => {
+    return unwrap(
+      await this.env.transaction((): TxnOutcome<string[]> => {
         if (this.buckets.get(name) === undefined) return { err: 'NoSuchBucket', fields: { BucketName: name } };
         for (const _ of this.objects.getKeys({ start: base, end, limit: 1 })) {
           return { err: 'BucketNotEmpty', fields: { BucketName: name } };
         }
+        const uploads = [...this.uploads.getRange({ start: base, end })].map((e) => e.value);
+        const freed: string[] = [];
+        for (const rec of uploads) freed.push(...this.dropUpload(name, rec, new Set()));
         this.buckets.remove(name);
         this.usage.remove(name);
-        return { ok: undefined };
+        return { ok: freed };
       }),
     );
   }
@@ -219,6 +341,262 @@ export class Metadata {
         return { ok: { old, freed } };
       }),
     );
+  }
+
+  // ---- multipart uploads ----
+
+  /** Records a new upload; resolves when durable. NoSuchBucket. */
+  async createUpload(bucket: string, rec: UploadRecord): Promise<void> {
+    settle(
+      await this.env.transaction((): Outcome<void> => {
+        if (this.buckets.get(bucket) === undefined) return { fail: new S3Error('NoSuchBucket', undefined, { BucketName: bucket }) };
+        this.uploads.put(uploadKey(bucket, rec.uploadId), rec);
+        this.uploadKeys.put(objectKey(bucket, rec.key), rec.uploadId);
+        return { ok: undefined };
+      }),
+    );
+  }
+
+  getUpload(bucket: string, uploadId: string): UploadRecord | undefined {
+    return this.uploads.get(uploadKey(bucket, uploadId));
+  }
+
+  getPart(uploadId: string, partNumber: number): PartRecord | undefined {
+    return this.parts.get(partKey(uploadId, partNumber));
+  }
+
+  /** The upload of `key` with this id, or undefined (also when the id names another key's upload). */
+  private uploadOf(bucket: string, uploadId: string, key: string): UploadRecord | undefined {
+    const rec = this.uploads.get(uploadKey(bucket, uploadId));
+    return rec && rec.key === key ? rec : undefined;
+  }
+
+  /**
+   * Records a part (its blob gains a reference), replacing a part with the same number (whose
+   * blob loses one). NoSuchUpload when the upload is gone (completed, aborted) or names another key.
+   */
+  async putPart(bucket: string, uploadId: string, key: string, part: PartRecord): Promise<{ replaced?: PartRecord; freed: string[] }> {
+    const pk = partKey(uploadId, part.partNumber);
+    return settle(
+      await this.env.transaction((): Outcome<{ replaced?: PartRecord; freed: string[] }> => {
+        if (!this.uploadOf(bucket, uploadId, key)) return { fail: noSuchUpload(uploadId) };
+        const replaced = this.parts.get(pk);
+        this.parts.put(pk, part);
+        this.refs.put(part.blobId, (this.refs.get(part.blobId) ?? 0) + 1);
+        const freed = replaced && replaced.blobId !== part.blobId ? this.release([replaced.blobId]) : [];
+        return { ok: { replaced, freed } };
+      }),
+    );
+  }
+
+  /** Removes the upload and all its parts; returns the blob ids left unreferenced. NoSuchUpload. */
+  async abortUpload(bucket: string, uploadId: string, key?: string): Promise<string[]> {
+    return settle(
+      await this.env.transaction((): Outcome<string[]> => {
+        const rec = this.uploads.get(uploadKey(bucket, uploadId));
+        if (!rec || (key !== undefined && rec.key !== key)) return { fail: noSuchUpload(uploadId) };
+        return { ok: this.dropUpload(bucket, rec, new Set()) };
+      }),
+    );
+  }
+
+  /**
+   * Inside a write transaction: removes an upload, its index entry and its part records. The
+   * blobs of parts in `kept` keep their reference (it passes to the completed object); the
+   * others are released. Returns the blob ids left unreferenced.
+   */
+  private dropUpload(bucket: string, rec: UploadRecord, kept: Set<number>): string[] {
+    const start = partsPrefix(rec.uploadId);
+    const parts = [...this.parts.getRange({ start, end: prefixEnd(start)! })];
+    const release: string[] = [];
+    for (const { key, value } of parts) {
+      if (!kept.has(value.partNumber)) release.push(value.blobId);
+      this.parts.remove(asBuffer(key));
+    }
+    this.uploads.remove(uploadKey(bucket, rec.uploadId));
+    this.uploadKeys.remove(objectKey(bucket, rec.key), rec.uploadId);
+    return this.release(release);
+  }
+
+  /**
+   * The read-only half of CompleteMultipartUpload, on the current snapshot: the upload and the
+   * listed part records after the structural checks (NoSuchUpload, InvalidPartOrder, InvalidPart,
+   * EntityTooSmall), or `replay` when the upload was already completed into the object now at
+   * `key` with exactly these parts (a retried Complete).
+   */
+  planComplete(bucket: string, uploadId: string, key: string, listed: CompletePartRequest[], minPartSize: number): { replay: ObjectMeta } | { upload: UploadRecord; parts: PartRecord[] } {
+    this.refreshReads();
+    const rec = this.uploadOf(bucket, uploadId, key);
+    if (!rec) {
+      const prev = this.objects.get(objectKey(bucket, key));
+      if (isCompletionOf(prev, uploadId, listed)) return { replay: fromStored(key, prev!) };
+      throw noSuchUpload(uploadId);
+    }
+    const parts = settle(checkListedParts(uploadId, listed, (n) => this.getPart(uploadId, n), minPartSize));
+    return { upload: rec, parts };
+  }
+
+  /**
+   * The write half of CompleteMultipartUpload, in one write transaction: the upload still exists
+   * (else a replay or NoSuchUpload), the conditions hold against the current object
+   * (PreconditionFailed, NoSuchKey), the listed parts pass the structural checks again and are
+   * the very records the plan was built from (else `stale`: plan again). Then the object is
+   * written with the parts' blobs linked in place (their references pass to it), the upload and
+   * its unlisted parts are dropped, and the replaced object's blobs are released.
+   */
+  async commitComplete(bucket: string, uploadId: string, listed: CompletePartRequest[], plan: CompletePlan, cond: PutConditions | undefined, minPartSize: number): Promise<CompleteOutcome> {
+    const key = plan.meta.key;
+    const k = objectKey(bucket, key);
+    const stored = toStored(plan.meta);
+    const planned = new Set(blobIdsOf(plan.meta));
+    if (planned.size !== plan.parts.length || plan.parts.some((p) => !planned.has(p.blobId))) {
+      throw new Error("commitComplete: the object must reference exactly the listed parts' blobs");
+    }
+    return settle(
+      await this.env.transaction((): Outcome<CompleteOutcome> => {
+        const usage = this.usage.get(bucket);
+        if (this.buckets.get(bucket) === undefined || usage === undefined) return { fail: new S3Error('NoSuchBucket', undefined, { BucketName: bucket }) };
+        const prev = this.objects.get(k);
+        const rec = this.uploadOf(bucket, uploadId, key);
+        if (!rec) {
+          if (isCompletionOf(prev, uploadId, listed)) return { ok: { done: { meta: fromStored(key, prev!), replayed: true }, freed: [] } };
+          return { fail: noSuchUpload(uploadId) };
+        }
+        if (cond?.ifNoneMatch && prev !== undefined) return { fail: new S3Error('PreconditionFailed', undefined, { Condition: 'If-None-Match' }) };
+        if (cond?.ifMatch !== undefined) {
+          if (prev === undefined) return { fail: new S3Error('NoSuchKey', undefined, { Key: key }) };
+          if (!etagMatches(cond.ifMatch, prev.etag)) return { fail: new S3Error('PreconditionFailed', undefined, { Condition: 'If-Match' }) };
+        }
+        const checked = checkListedParts(uploadId, listed, (n) => this.getPart(uploadId, n), minPartSize);
+        if ('fail' in checked) return checked;
+        const parts = checked.ok;
+        if (parts.length !== plan.parts.length || parts.some((p, i) => p.blobId !== plan.parts[i]!.blobId)) return { ok: { stale: true } };
+        this.objects.put(k, stored);
+        const old = prev === undefined ? undefined : fromStored(key, prev);
+        // The listed parts' references pass to the object; the other parts and the old object release theirs.
+        const freed = this.dropUpload(bucket, rec, new Set(parts.map((p) => p.partNumber)));
+        if (old) freed.push(...this.release(blobIdsOf(old)));
+        this.usage.put(bucket, {
+          objects: usage.objects + (old ? 0 : 1),
+          bytes: usage.bytes + plan.meta.size - (old?.size ?? 0),
+        });
+        return { ok: { done: { meta: plan.meta, replayed: false }, freed } };
+      }),
+    );
+  }
+
+  /** One page of an upload's parts, by part number. NoSuchUpload. */
+  listParts(bucket: string, uploadId: string, key: string, opts: ListPartsOptions): ListPartsResult {
+    const upload = this.uploadOf(bucket, uploadId, key);
+    if (!upload) throw noSuchUpload(uploadId);
+    const result: ListPartsResult = { upload, parts: [], isTruncated: false };
+    const max = Math.max(0, Math.floor(opts.maxParts));
+    const prefix = partsPrefix(uploadId);
+    const marker = opts.partNumberMarker ?? 0;
+    if (marker >= 10_000) return result;
+    const start = partKey(uploadId, marker + 1);
+    for (const { value } of this.parts.getRange({ start, end: prefixEnd(prefix)!, limit: max + 1 })) {
+      if (result.parts.length === max) {
+        result.isTruncated = true;
+        break;
+      }
+      result.parts.push(value);
+    }
+    if (result.parts.length > 0) result.nextPartNumberMarker = result.parts[result.parts.length - 1]!.partNumber;
+    return result;
+  }
+
+  /**
+   * In-progress uploads of a bucket in S3 order (key, then upload id, which is initiation
+   * order), with prefix/delimiter roll-up and the key-marker/upload-id-marker start as
+   * ListMultipartUploads defines them.
+   */
+  listUploads(bucket: string, opts: ListUploadsOptions): ListUploadsResult {
+    const max = Math.max(0, Math.floor(opts.maxUploads));
+    const result: ListUploadsResult = { uploads: [], commonPrefixes: [], isTruncated: false };
+    if (max === 0) return result;
+    const base = bucketBase(bucket);
+    const baseLen = base.length;
+    const prefix = Buffer.from(opts.prefix ?? '', 'utf8');
+    const delim = opts.delimiter ? Buffer.from(opts.delimiter, 'utf8') : undefined;
+    const after = opts.keyMarker !== undefined && opts.keyMarker !== '' ? Buffer.from(opts.keyMarker, 'utf8') : undefined;
+    const lo = Buffer.concat([base, prefix]);
+    const hi = prefixEnd(lo)!;
+    let n = 0;
+    let lastKey: string | undefined;
+    let lastId: string | undefined;
+    const take = (name: Buffer, uploadId: string): boolean => {
+      if (n === max) {
+        result.isTruncated = true;
+        return false;
+      }
+      const rec = this.uploads.get(uploadKey(bucket, uploadId));
+      if (rec) {
+        result.uploads.push(rec);
+        lastKey = name.toString('utf8');
+        lastId = uploadId;
+        n++;
+      }
+      return true;
+    };
+
+    // The rest of the marker key's uploads, after upload-id-marker (a key a delimiter rolls up was returned as its prefix).
+    if (after && opts.uploadIdMarker && after.subarray(0, prefix.length).equals(prefix) && !(delim && after.indexOf(delim, prefix.length) >= 0)) {
+      for (const id of this.uploadKeys.getValues(Buffer.concat([base, after]))) {
+        if (id <= opts.uploadIdMarker) continue;
+        if (!take(after, id)) break;
+      }
+    }
+
+    let start: Buffer = lo;
+    if (after) {
+      const a = immediateSuccessor(Buffer.concat([base, after]));
+      if (Buffer.compare(a, start) > 0) start = a;
+    }
+    scan: while (!result.isTruncated) {
+      if (Buffer.compare(start, hi) >= 0) break;
+      let reseek: Buffer | undefined;
+      for (const entry of this.uploadKeys.getRange({ start, end: hi, limit: max - n + 1 })) {
+        const key = asBuffer(entry.key);
+        const name = key.subarray(baseLen);
+        if (delim) {
+          const i = name.indexOf(delim, prefix.length);
+          if (i >= 0) {
+            const cp = name.subarray(0, i + delim.length);
+            reseek = prefixEnd(key.subarray(0, baseLen + i + delim.length)) ?? hi;
+            if (after && Buffer.compare(cp, after) <= 0) break;
+            if (n === max) {
+              result.isTruncated = true;
+              break scan;
+            }
+            lastKey = cp.toString('utf8');
+            lastId = undefined;
+            result.commonPrefixes.push(lastKey);
+            n++;
+            break;
+          }
+        }
+        if (!take(name, entry.value)) break scan;
+      }
+      if (!reseek) break;
+      start = reseek;
+    }
+    if (result.isTruncated) {
+      result.nextKeyMarker = lastKey;
+      result.nextUploadIdMarker = lastId;
+    }
+    return result;
+  }
+
+  /** Every upload initiated before `cutoff` (ms since epoch), with its bucket. */
+  uploadsInitiatedBefore(cutoff: number): { bucket: string; upload: UploadRecord }[] {
+    const out: { bucket: string; upload: UploadRecord }[] = [];
+    for (const { key, value } of this.uploads.getRange({})) {
+      if (value.initiated >= cutoff) continue;
+      const k = asBuffer(key);
+      out.push({ bucket: k.subarray(0, k.indexOf(0)).toString('utf8'), upload: value });
+    }
+    return out;
   }
 
   /** Inside a write transaction: drops one reference per id; returns the ids left unreferenced. */

@@ -18,25 +18,55 @@
 // strace: fdatasync + O_DSYNC pwrite happen before the awaited put/transaction resolves.
 // The README's "promise resolves when committed, `flushed` when synced" wording describes the
 // separateFlushed option's JS view; natively the commit call already includes the flush.
+import { randomBytes } from 'node:crypto';
+import type { Database } from 'lmdb';
 import { mkdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobFiles, DIR_MODE, isBlobId } from './blobs.js';
+import { S3Error } from '../s3/errors.js';
 import { checkBucketName, checkObjectKey } from './keys.js';
-import { Metadata, blobIdsOf } from './metadata.js';
+import { MIN_PART_SIZE, Metadata, blobIdsOf } from './metadata.js';
 import type {
   BlobWriter,
   BucketInfo,
   BucketUsage,
+  CompletePartRequest,
+  CompleteResult,
   ListOptions,
+  ListPartsOptions,
+  ListPartsResult,
   ListResult,
+  ListUploadsOptions,
+  ListUploadsResult,
   ObjectMeta,
   OpenedObject,
+  PartRecord,
   PutConditions,
   StoreOptions,
+  UploadRecord,
 } from './types.js';
 
 export type * from './types.js';
+export { MIN_PART_SIZE } from './metadata.js';
+
+/** Default age after which an in-progress multipart upload is aborted (AWS has no default; 7 days is the common lifecycle rule). */
+export const DEFAULT_MULTIPART_MAX_AGE_SECONDS = 7 * 24 * 3600;
+
+const UPLOAD_ID_RE = /^[0-9a-f]{44}$/;
+
+/** Upload ids: 12 hex digits of the initiation time (ms), then 128 random bits, so that id order is initiation order. */
+export function isUploadId(id: string): boolean {
+  return UPLOAD_ID_RE.test(id);
+}
+
+function newUploadId(now: number): string {
+  return Math.max(0, Math.floor(now)).toString(16).padStart(12, '0').slice(-12) + randomBytes(16).toString('hex');
+}
+
+function noSuchUpload(uploadId: string): S3Error {
+  return new S3Error('NoSuchUpload', undefined, { UploadId: uploadId });
+}
 
 function isENOENT(e: unknown): boolean {
   return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
@@ -56,6 +86,8 @@ export class Store {
     private readonly blobs: BlobFiles,
     private readonly meta: Metadata,
     private readonly openRetries: number,
+    /** Uploads initiated longer ago than this are aborted by abortStaleUploads(). */
+    readonly multipartMaxAgeSeconds: number = DEFAULT_MULTIPART_MAX_AGE_SECONDS,
   ) {}
 
   /**
@@ -70,7 +102,7 @@ export class Store {
     const metaDir = join(dataDir, 'meta');
     await mkdir(metaDir, { recursive: true, mode: DIR_MODE });
     const meta = Metadata.open(metaDir);
-    const store = new Store(dataDir, blobs, meta, opts.openRetries ?? 8);
+    const store = new Store(dataDir, blobs, meta, opts.openRetries ?? 8, opts.multipartMaxAgeSeconds ?? DEFAULT_MULTIPART_MAX_AGE_SECONDS);
     if (opts.cleanup !== false) {
       try {
         store.lastCleanup = {
@@ -105,9 +137,13 @@ export class Store {
     return this.meta.listBuckets();
   }
 
-  /** NoSuchBucket, BucketNotEmpty. */
+  /**
+   * NoSuchBucket, BucketNotEmpty. In-progress multipart uploads do not make a bucket non-empty:
+   * they are aborted with it (AWS S3 deletes a bucket that has only incomplete uploads).
+   */
   async deleteBucket(name: string): Promise<void> {
-    await this.meta.deleteBucket(name);
+    const freed = await this.meta.deleteBucket(name);
+    await this.blobs.unlink(freed).catch(() => {});
   }
 
   /** Sets (or with `undefined` removes) one subresource configuration. NoSuchBucket. */
@@ -126,6 +162,14 @@ export class Store {
 
   isEmpty(bucket: string): boolean {
     return this.meta.isEmpty(bucket);
+  }
+
+  /**
+   * A further named database in the same LMDB environment, for records other modules own
+   * (kms bucket keys): their writes are as durable as the object index's.
+   */
+  database<V>(name: string): Database<V, string> {
+    return this.meta.env.openDB<V, string>({ name });
   }
 
   // ---- blobs ----
@@ -153,6 +197,113 @@ export class Store {
   async deleteBlobs(ids: Iterable<string>): Promise<void> {
     const unreferenced = [...ids].filter((id) => isBlobId(id) && !this.meta.isBlobReferenced(id));
     await this.blobs.unlink(unreferenced);
+  }
+
+  // ---- multipart uploads ----
+
+  /** Starts an upload of `key`. NoSuchBucket; the key is checked as for putObject. */
+  async createUpload(bucket: string, key: string, init: Omit<UploadRecord, 'key' | 'uploadId' | 'initiated'>, now = Date.now()): Promise<UploadRecord> {
+    checkObjectKey(key);
+    const rec: UploadRecord = { key, uploadId: newUploadId(now), initiated: now, meta: init.meta };
+    if (init.checksumAlgorithm !== undefined) rec.checksumAlgorithm = init.checksumAlgorithm;
+    if (init.checksumType !== undefined) rec.checksumType = init.checksumType;
+    if (init.seal !== undefined) rec.seal = init.seal;
+    await this.meta.createUpload(bucket, rec);
+    return rec;
+  }
+
+  /** The upload of `key` with this id. NoSuchUpload (also for a malformed id or another key's upload). */
+  getUpload(bucket: string, uploadId: string, key: string): UploadRecord {
+    const rec = isUploadId(uploadId) ? this.meta.getUpload(bucket, uploadId) : undefined;
+    if (!rec || rec.key !== key) throw noSuchUpload(uploadId);
+    return rec;
+  }
+
+  /**
+   * Records a part whose blob is durable (createBlob + commit); a part with the same number is
+   * replaced and its blob unlinked. NoSuchUpload. On failure the caller still owns the blob.
+   */
+  async putPart(bucket: string, uploadId: string, key: string, part: PartRecord): Promise<PartRecord | undefined> {
+    if (!isUploadId(uploadId)) throw noSuchUpload(uploadId);
+    if (!isBlobId(part.blobId)) throw new Error(`putPart: ${JSON.stringify(part.blobId)} is not a blob id`);
+    if (!Number.isInteger(part.partNumber) || part.partNumber < 1 || part.partNumber > 10_000) throw new Error(`putPart: bad part number ${part.partNumber}`);
+    const { replaced, freed } = await this.meta.putPart(bucket, uploadId, key, part);
+    await this.blobs.unlink(freed).catch(() => {});
+    return replaced;
+  }
+
+  /**
+   * CompleteMultipartUpload. `build` turns the upload and the listed part records (after the
+   * structural checks) into the object's metadata; it runs outside the write transaction (it may
+   * hash), and the commit then checks, in one transaction, that the upload still exists, the
+   * conditions hold and the listed parts are still those records, before writing the object with
+   * the parts' blobs linked (no byte is copied), dropping the upload and its unlisted parts and
+   * releasing the replaced object's blobs. A part re-uploaded in between makes it build again.
+   *
+   * A retried Complete of an upload that was completed into the object now at `key` with the same
+   * parts answers with that object (`replayed`), conditions not re-checked, as AWS S3 does.
+   * Errors: NoSuchUpload, InvalidPartOrder, InvalidPart, EntityTooSmall, PreconditionFailed,
+   * NoSuchKey (If-Match on a missing key), NoSuchBucket, or what `build` throws.
+   */
+  async completeUpload(
+    bucket: string,
+    uploadId: string,
+    key: string,
+    listed: CompletePartRequest[],
+    build: (upload: UploadRecord, parts: PartRecord[]) => ObjectMeta,
+    cond?: PutConditions,
+    minPartSize = MIN_PART_SIZE,
+  ): Promise<CompleteResult> {
+    if (!isUploadId(uploadId)) throw noSuchUpload(uploadId);
+    for (let attempt = 0; ; attempt++) {
+      const plan = this.meta.planComplete(bucket, uploadId, key, listed, minPartSize);
+      if ('replay' in plan) return { meta: plan.replay, replayed: true };
+      const meta = build(plan.upload, plan.parts);
+      if (meta.key !== key) throw new Error('completeUpload: build changed the key');
+      const outcome = await this.meta.commitComplete(bucket, uploadId, listed, { meta, parts: plan.parts }, cond, minPartSize);
+      if ('done' in outcome) {
+        await this.blobs.unlink(outcome.freed).catch(() => {}); // a leftover is swept at the next open
+        return outcome.done;
+      }
+      if (attempt >= 16) throw new S3Error('InternalError', 'The parts kept changing while the upload was being completed.');
+    }
+  }
+
+  /** Drops the upload and its parts' blobs. NoSuchUpload. */
+  async abortUpload(bucket: string, uploadId: string, key: string): Promise<void> {
+    if (!isUploadId(uploadId)) throw noSuchUpload(uploadId);
+    const freed = await this.meta.abortUpload(bucket, uploadId, key);
+    await this.blobs.unlink(freed).catch(() => {});
+  }
+
+  /** One page of an upload's parts. NoSuchUpload. */
+  listParts(bucket: string, uploadId: string, key: string, opts: ListPartsOptions): ListPartsResult {
+    if (!isUploadId(uploadId)) throw noSuchUpload(uploadId);
+    return this.meta.listParts(bucket, uploadId, key, opts);
+  }
+
+  /** In-progress uploads of a bucket in S3 order (key, then initiation). */
+  listUploads(bucket: string, opts: ListUploadsOptions): ListUploadsResult {
+    return this.meta.listUploads(bucket, opts);
+  }
+
+  /**
+   * Aborts every upload initiated more than multipartMaxAgeSeconds before `now` (what an S3
+   * lifecycle AbortIncompleteMultipartUpload rule does). Returns how many were aborted.
+   */
+  async abortStaleUploads(now: number = Date.now()): Promise<number> {
+    const cutoff = now - this.multipartMaxAgeSeconds * 1000;
+    let n = 0;
+    for (const { bucket, upload } of this.meta.uploadsInitiatedBefore(cutoff)) {
+      try {
+        const freed = await this.meta.abortUpload(bucket, upload.uploadId);
+        await this.blobs.unlink(freed).catch(() => {});
+        n++;
+      } catch (e) {
+        if ((e as S3Error).code !== 'NoSuchUpload') throw e; // completed or aborted meanwhile
+      }
+    }
+    return n;
   }
 
   // ---- objects ----

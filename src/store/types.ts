@@ -9,6 +9,8 @@ export interface ObjectPart {
   checksums?: Record<string, string>;
   /** The part number it had in its multipart upload (parts may skip numbers). */
   partNumber?: number;
+  /** Encryption of this part's blob (each part has its own object key); owned by kms/. */
+  encryption?: unknown;
 }
 
 export interface ObjectMeta {
@@ -124,6 +126,8 @@ export interface UploadRecord {
   /** The checksum algorithm named at Create ('crc32', 'sha256', ...); undefined: none named. */
   checksumAlgorithm?: string;
   checksumType?: 'FULL_OBJECT' | 'COMPOSITE';
+  /** How every part is sealed, decided once at Create (request SSE, bucket default, server default); owned by the object service. */
+  seal?: unknown;
 }
 
 /** One uploaded part. Its blob is referenced (blobrefs) while the record exists. */
@@ -137,6 +141,8 @@ export interface PartRecord {
   checksums: Record<string, string>;
   /** ms since epoch */
   lastModified: number;
+  /** Encryption of the part's blob (its own object key), as ObjectService.writeBody returned it. */
+  encryption?: unknown;
 }
 
 export interface ListUploadsOptions {

@@ -274,6 +274,11 @@ describe('tampering', () => {
     expect(await integrityFailures()).toBe(before + 2);
   });
 
+  it('with a known size, a cut is reported as truncation (metric reason), not as a bad tag', async () => {
+    const ct = await encrypt(pt, S);
+    await expect(decrypt(ct.subarray(0, 2 * (S + TAG_SIZE) + 7), { segmentSize: S, ...fullRange(pt.length, S) })).rejects.toMatchObject({ reason: 'truncated', segment: 2 });
+  });
+
   it('an empty blob is not an empty object', async () => {
     await expect(decrypt(Buffer.alloc(0), { segmentSize: S })).rejects.toMatchObject({ reason: 'truncated' });
     await expect(decrypt(Buffer.alloc(0), { segmentSize: S, ...fullRange(0, S) })).rejects.toMatchObject({ reason: 'truncated' });

@@ -1,7 +1,8 @@
 // CopyObject: COPY keeps the source's metadata, REPLACE takes the request's.
 import { sendXml, type S3Context } from '../context.js';
 import { S3Error } from '../errors.js';
-import { metaFromRequest } from '../object-headers.js';
+import { envelopeOf, metaFromRequest } from '../object-headers.js';
+import { parseSseRequest, sseHeaders } from '../sse.js';
 import { checkCopySourceConditions, writeConditions } from '../preconditions.js';
 import { isoDate } from '../xml.js';
 
@@ -36,14 +37,15 @@ export async function copyObject(ctx: S3Context): Promise<void> {
     throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: directive });
   }
   const requested = metaFromRequest(ctx.req.headers);
-  if (src.bucket === bucket && src.key === key && directive === 'COPY' && requested.storageClass === undefined) {
+  if (src.bucket === bucket && src.key === key && directive === 'COPY' && requested.storageClass === undefined && ctx.req.headers['x-amz-server-side-encryption'] === undefined) {
     throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
   }
   const dstMeta = directive === 'REPLACE'
     ? { contentType: undefined, contentEncoding: undefined, contentDisposition: undefined, contentLanguage: undefined, cacheControl: undefined, expires: undefined, websiteRedirect: undefined, ...requested }
     : requested.storageClass ? { storageClass: requested.storageClass } : {};
-  const stored = await ctx.objects.copy(src, { bucket, key, meta: dstMeta }, (m) => checkCopySourceConditions(ctx.req.headers, m), writeConditions(ctx.req.headers));
+  const sse = parseSseRequest(ctx.req.headers);
+  const stored = await ctx.objects.copy(src, { bucket, key, meta: dstMeta, sse }, (m) => checkCopySourceConditions(ctx.req.headers, m), writeConditions(ctx.req.headers));
   const checksums: Record<string, string> = {};
   for (const [a, v] of Object.entries(stored.checksums ?? {})) if (a !== 'md5') checksums[`Checksum${a.toUpperCase()}`] = v;
-  sendXml(ctx, 200, 'CopyObjectResult', { LastModified: isoDate(stored.lastModified), ETag: stored.etag, ...checksums });
+  sendXml(ctx, 200, 'CopyObjectResult', { LastModified: isoDate(stored.lastModified), ETag: stored.etag, ...checksums }, sseHeaders(envelopeOf(stored)));
 }

@@ -2,7 +2,8 @@
 import { openRequestBody } from '../body.js';
 import { checksumHeader } from '../checksums.js';
 import { sendEmpty, type S3Context } from '../context.js';
-import { metaFromRequest } from '../object-headers.js';
+import { envelopeOf, metaFromRequest } from '../object-headers.js';
+import { parseSseRequest, sseHeaders } from '../sse.js';
 import { writeConditions } from '../preconditions.js';
 
 export async function putObject(ctx: S3Context): Promise<void> {
@@ -10,11 +11,13 @@ export async function putObject(ctx: S3Context): Promise<void> {
   ctx.objects.requireBucket(bucket);
   const meta = metaFromRequest(ctx.req.headers);
   const cond = writeConditions(ctx.req.headers);
+  const sse = parseSseRequest(ctx.req.headers);
   const body = openRequestBody(ctx, { maxSize: ctx.config.maxObjectSize });
-  const { meta: stored, verified } = await ctx.objects.putObject({ bucket, key, body, meta, cond });
+  const { meta: stored, verified } = await ctx.objects.putObject({ bucket, key, body, meta, cond, sse });
   sendEmpty(ctx, 200, {
     etag: stored.etag,
     [checksumHeader(verified.algorithm)]: verified.checksum,
     'x-amz-checksum-type': 'FULL_OBJECT',
+    ...sseHeaders(envelopeOf(stored)),
   });
 }
