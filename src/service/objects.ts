@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, type Transform } from 'node:stream';
 import { IntegrityError } from '../../kms/errors.js';
+import { ciphertextSize } from '../../kms/format.js';
 import { pipeline } from 'node:stream/promises';
 import type { SealOptions } from '../../kms/keys.js';
 import type { VerifiedBody } from '../s3/body.js';
@@ -174,6 +175,11 @@ export class ObjectService {
         if (pieceEnd >= start && base <= end) {
           const s = Math.max(start, base) - base;
           const e = Math.min(end, pieceEnd) - base;
+          // A blob longer or shorter than its metadata says was extended or truncated: refuse
+          // before reading it (a range that skips the damage would otherwise succeed).
+          const stored = (await piece.handle.stat()).size;
+          const expected = isStoredEncryption(piece.encryption) ? ciphertextSize(piece.size, piece.encryption.envelope.segmentSize) : piece.size;
+          if (stored !== expected) throw new IntegrityError(stored > expected ? 'extended' : 'truncated', `blob of ${opened.bucket}/${meta.key} is ${stored} bytes, its metadata says ${expected}`);
           if (isStoredEncryption(piece.encryption)) {
             const { read: r, stream } = await crypto.decryptStream(opened.bucket, meta.key, piece.encryption, piece.size, s, e);
             const cipher = Readable.from(readBlob(piece.handle, r.cipherStart, r.cipherEnd));
