@@ -9,14 +9,26 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import { LeanClient } from './lean-client.js';
 
 const SCALE = Number(process.env.AKKO_BENCH_SCALE ?? 1);
+/** Size of the streamed PUT/GET that shows the server's memory stays flat (5 for the issue's 5 GiB). */
+const HUGE_GIB = Number(process.env.AKKO_BENCH_HUGE_GIB ?? 1);
+const rss: string[] = [];
 const AK = 'AKIABENCH0000000001';
 const SK = 'bench-secret-0123456789abcdefghijklmnop';
 const BIN = resolve(import.meta.dirname, '../../bin/akko-storage.js');
 
-interface Server { name: string; url: string; child: ChildProcess; dataDir: string }
+interface Server { name: string; url: string; metrics: string; child: ChildProcess; dataDir: string }
+
+/** The sum of a counter over all its label sets, from the server's own /metrics. */
+async function counter(s: Server, name: string): Promise<number> {
+  const text = await (await fetch(`${s.metrics}/metrics`)).text();
+  let total = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) total += Number(m[1]);
+  return total;
+}
 
 async function startServer(name: string, args: string[]): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), `akko-bench-${name}-`));
@@ -24,19 +36,50 @@ async function startServer(name: string, args: string[]): Promise<Server> {
     env: { ...process.env, AKKO_S3_ACCESS_KEY: AK, AKKO_S3_SECRET_KEY: SK },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const url = await new Promise<string>((res, rej) => {
+  const [url, metrics] = await new Promise<[string, string]>((res, rej) => {
     child.once('exit', (c) => rej(new Error(`${name} exited ${c}`)));
     createInterface({ input: child.stdout! }).on('line', (l) => {
-      const m = /^akko-storage ready s3=(\S+)/.exec(l);
-      if (m) res(m[1]!);
+      const m = /^akko-storage ready s3=(\S+) admin=\S+ metrics=(\S+)/.exec(l);
+      if (m) res([m[1]!, m[2]!]);
     });
   });
-  return { name, url, child, dataDir };
+  return { name, url, metrics, child, dataDir };
 }
 
 function peakRssMiB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Samples the server's RSS while `f` runs: a streaming server stays flat whatever the size. */
+async function watchRss<T>(pid: number, f: () => Promise<T>): Promise<{ result: T; baseline: number; peak: number }> {
+  const baseline = rssMiB(pid);
+  let peak = baseline;
+  const timer = setInterval(() => { peak = Math.max(peak, rssMiB(pid)); }, 50);
+  try {
+    return { result: await f(), baseline, peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** `size` bytes of a repeating pattern, generated as it is sent: the client holds none of it. */
+function patternStream(size: number): Readable {
+  const block = randomBytes(1024 * 1024);
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= size) return this.push(null);
+      const n = Math.min(block.length, size - sent);
+      sent += n;
+      this.push(n === block.length ? block : block.subarray(0, n));
+    },
+  });
 }
 
 function pct(sorted: number[], p: number): number {
@@ -78,6 +121,24 @@ async function scenarios(s: Server): Promise<Map<string, Result>> {
   const nSmall = Math.round(2000 * SCALE);
   const check = (status: number, what: string) => { if (status >= 300) throw new Error(`${what} answered ${status}`); };
 
+  const huge = Math.round(HUGE_GIB * 1024 ** 3);
+  const hugePut = await watchRss(s.child.pid!, () => run(1, 1, async () => {
+    const r = await lean.send('PUT', '/bench/huge', { body: patternStream(huge), headers: { 'content-length': String(huge) } });
+    check(r.status, 'huge PUT');
+    return huge;
+  }));
+  out.set(`lean PUT ${HUGE_GIB} GiB streamed`, hugePut.result);
+  rss.push(`${s.name}: ${HUGE_GIB} GiB PUT: server RSS ${hugePut.baseline.toFixed(0)} -> peak ${hugePut.peak.toFixed(0)} MiB`);
+  const hugeGet = await watchRss(s.child.pid!, () => run(1, 1, async () => {
+    const r = await lean.send('GET', '/bench/huge');
+    check(r.status, 'huge GET');
+    if (r.bytes !== huge) throw new Error(`huge GET returned ${r.bytes} of ${huge} bytes`);
+    return r.bytes;
+  }));
+  out.set(`lean GET ${HUGE_GIB} GiB streamed`, hugeGet.result);
+  rss.push(`${s.name}: ${HUGE_GIB} GiB GET: server RSS ${hugeGet.baseline.toFixed(0)} -> peak ${hugeGet.peak.toFixed(0)} MiB`);
+  await lean.send('DELETE', '/bench/huge');
+
   out.set('lean PUT 64MiB x6 (c=2)', await run(nLarge, 2, async (i) => { const r = await s3put(lean, `large/${i}`, large); check(r, 'PUT'); return large.length; }));
   out.set('lean GET 64MiB x6 (c=2)', await run(nLarge, 2, async (i) => { const r = await lean.send('GET', `/bench/large/${i}`); check(r.status, 'GET'); return r.bytes; }));
   out.set('sdk  PUT 64MiB x6 (c=2)', await run(nLarge, 2, async (i) => { await sdk.send(new PutObjectCommand({ Bucket: 'bench', Key: `sdk-large/${i}`, Body: large })); return large.length; }));
@@ -97,6 +158,13 @@ async function scenarios(s: Server): Promise<Map<string, Result>> {
     check(r.status, 'suffix GET');
     return r.bytes;
   }));
+  // The KMS sees one call per bucket key, not one per object (DESIGN §5): a fresh bucket
+  // needs exactly one GenerateDataKey for its 10,000 objects.
+  check((await lean.send('PUT', '/bench-kms')).status, 'CreateBucket');
+  const kmsBefore = await counter(s, 'akko_kms_calls_total');
+  const tiny = randomBytes(1024);
+  out.set('lean PUT 1KiB x10000 (c=32)', await run(10_000, 32, async (i) => { check((await lean.send('PUT', `/bench-kms/${i}`, { body: tiny })).status, 'PUT'); return tiny.length; }));
+  kmsCalls.set(s.name, (await counter(s, 'akko_kms_calls_total')) - kmsBefore);
   const nKeys = Math.round(100_000 * SCALE);
   await run(nKeys, 64, async (i) => { check(await s3put(lean, `list/${String(i % 100).padStart(3, '0')}/${i}`, Buffer.alloc(0)), 'PUT'); return 0; });
   let listed = 0;
@@ -139,6 +207,7 @@ async function s3put(c: LeanClient, key: string, body: Buffer): Promise<number> 
   return (await c.send('PUT', `/bench/${key}`, { body })).status;
 }
 
+const kmsCalls = new Map<string, number>();
 const configs: [string, string[]][] = [['enc-off', ['--encryption', 'off']], ['enc-on', ['--encryption', 'on']]];
 const servers: Server[] = [];
 try {
@@ -147,9 +216,11 @@ try {
     const s = await startServer(name, args);
     servers.push(s);
     results.set(name, await scenarios(s));
-    console.log(`\n== ${name}: peak server RSS ${peakRssMiB(s.child.pid!).toFixed(0)} MiB`);
+    console.log(`\n== ${name}: peak server RSS ${peakRssMiB(s.child.pid!).toFixed(0)} MiB; KMS calls during 10,000 PUTs: ${kmsCalls.get(name)}`);
     for (const [label, r] of results.get(name)!) console.log(`${label.padEnd(42)} ${fmt(r)}`);
   }
+  console.log('\n== memory while streaming');
+  for (const line of rss) console.log(line);
   console.log('\n== on/off ratio of time (1.00 = encryption costs nothing)');
   for (const [label, off] of results.get('enc-off')!) {
     const on = results.get('enc-on')!.get(label)!;
