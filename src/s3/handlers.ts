@@ -17,6 +17,8 @@ import {
 } from './ops/multipart.js';
 import { putObject } from './ops/put.js';
 
+import { deleteBucketEncryption, getBucketEncryption, putBucketEncryption } from './ops/encryption-config.js';
+
 export type Handler = (ctx: S3Context) => Promise<void>;
 
 export const HANDLERS: Partial<Record<Operation, Handler>> = {
@@ -34,6 +36,9 @@ export const HANDLERS: Partial<Record<Operation, Handler>> = {
   HeadObject: headObject,
   DeleteObject: deleteObject,
   CopyObject: copyObject,
+  PutBucketEncryption: putBucketEncryption,
+  GetBucketEncryption: getBucketEncryption,
+  DeleteBucketEncryption: deleteBucketEncryption,
   CreateMultipartUpload: createMultipartUpload,
   UploadPart: uploadPart,
   UploadPartCopy: uploadPartCopy,

@@ -7,11 +7,17 @@ export type Operation =
   | 'PutObject' | 'GetObject' | 'HeadObject' | 'DeleteObject' | 'CopyObject'
   | 'CreateMultipartUpload' | 'UploadPart' | 'UploadPartCopy' | 'CompleteMultipartUpload'
   | 'AbortMultipartUpload' | 'ListParts' | 'ListMultipartUploads'
+  | 'PutBucketEncryption' | 'GetBucketEncryption' | 'DeleteBucketEncryption'
   | 'NotImplemented';
+
+/** Bucket subresources served: query flag → method → operation. */
+const BUCKET_SUBRESOURCES: Record<string, Partial<Record<string, Operation>>> = {
+  encryption: { GET: 'GetBucketEncryption', PUT: 'PutBucketEncryption', DELETE: 'DeleteBucketEncryption' },
+};
 
 /** Subresources we do not serve yet; routed explicitly so they answer NotImplemented, not a wrong op. */
 const UNSUPPORTED_SUBRESOURCES = [
-  'acl', 'policy', 'cors', 'lifecycle', 'encryption', 'tagging',
+  'acl', 'policy', 'cors', 'lifecycle', 'tagging',
   'website', 'logging', 'notification', 'replication', 'requestPayment', 'object-lock', 'retention',
   'legal-hold', 'restore', 'select', 'analytics', 'inventory', 'metrics', 'accelerate', 'ownershipControls',
   'publicAccessBlock', 'intelligent-tiering', 'policyStatus', 'attributes', 'torrent', 'versions',
@@ -47,6 +53,9 @@ function multipartOperation(method: string, query: URLSearchParams, headers: Rec
 export function route(method: string, bucket: string | undefined, key: string | undefined, query: URLSearchParams, headers: Record<string, unknown>): Operation {
   if (!bucket) return method === 'GET' ? 'ListBuckets' : 'NotImplemented';
   if (key === undefined) {
+    for (const [flag, ops] of Object.entries(BUCKET_SUBRESOURCES)) {
+      if (query.has(flag)) return ops[method] ?? 'NotImplemented';
+    }
     if (method === 'GET') {
       if (query.has('location')) return 'GetBucketLocation';
       if (query.has('versioning')) return 'GetBucketVersioning';
@@ -61,7 +70,7 @@ export function route(method: string, bucket: string | undefined, key: string | 
     if (method === 'POST' && query.has('delete') && !unsupported) return 'DeleteObjects';
     return 'NotImplemented';
   }
-  if (UNSUPPORTED_SUBRESOURCES.some((s) => query.has(s))) return 'NotImplemented';
+  if (UNSUPPORTED_SUBRESOURCES.some((s) => query.has(s)) || Object.keys(BUCKET_SUBRESOURCES).some((s) => query.has(s))) return 'NotImplemented';
   const multipart = multipartOperation(method, query, headers);
   if (multipart) return multipart;
   switch (method) {

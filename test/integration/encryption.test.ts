@@ -351,3 +351,37 @@ describe('restarts', () => {
     await server.destroy();
   });
 });
+
+describe('bucket default encryption', () => {
+  let server: TestServer;
+  let s3: S3Client;
+  beforeAll(async () => {
+    server = await startServer({ args: ['--buckets', 'plain-default,kms-default', '--encryption', 'off'] });
+    s3 = sdkClient(server);
+  });
+  afterAll(async () => {
+    s3?.destroy();
+    await server?.destroy();
+  });
+
+  it('with encryption off, objects are plaintext unless the request or the bucket asks', async () => {
+    const { GetBucketEncryptionCommand, PutBucketEncryptionCommand, DeleteBucketEncryptionCommand } = await import('@aws-sdk/client-s3');
+    expect(await s3Error(s3.send(new GetBucketEncryptionCommand({ Bucket: 'plain-default' })))).toEqual({ name: 'ServerSideEncryptionConfigurationNotFoundError', status: 404 });
+    const plain = await s3.send(new PutObjectCommand({ Bucket: 'plain-default', Key: 'p', Body: 'plaintext' }));
+    expect(plain.ServerSideEncryption).toBeUndefined();
+    const asked = await s3.send(new PutObjectCommand({ Bucket: 'plain-default', Key: 'asked', Body: 'x', ServerSideEncryption: 'aws:kms' }));
+    expect(asked.ServerSideEncryption).toBe('aws:kms');
+    await s3.send(new PutBucketEncryptionCommand({ Bucket: 'kms-default', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' }, BucketKeyEnabled: true }] } }));
+    const got = await s3.send(new GetBucketEncryptionCommand({ Bucket: 'kms-default' }));
+    expect(got.ServerSideEncryptionConfiguration!.Rules![0]!.ApplyServerSideEncryptionByDefault!.SSEAlgorithm).toBe('aws:kms');
+    expect(got.ServerSideEncryptionConfiguration!.Rules![0]!.BucketKeyEnabled).toBe(true);
+    const byBucket = await s3.send(new PutObjectCommand({ Bucket: 'kms-default', Key: 'k', Body: 'by bucket default' }));
+    expect(byBucket.ServerSideEncryption).toBe('aws:kms');
+    expect((await body(s3, 'kms-default', 'k')).toString()).toBe('by bucket default');
+    const badKey = await s3Error(s3.send(new PutBucketEncryptionCommand({ Bucket: 'kms-default', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: 'nope' } }] } })));
+    expect(badKey).toEqual({ name: 'KMS.NotFoundException', status: 400 });
+    await s3.send(new DeleteBucketEncryptionCommand({ Bucket: 'kms-default' }));
+    const after = await s3.send(new PutObjectCommand({ Bucket: 'kms-default', Key: 'k2', Body: 'x' }));
+    expect(after.ServerSideEncryption).toBeUndefined();
+  });
+});
