@@ -3,6 +3,7 @@
 
 export const S3_ERRORS = {
   AccessDenied: [403, 'Access Denied'],
+  AccessControlListNotSupported: [400, 'The bucket does not allow ACLs'],
   AuthorizationHeaderMalformed: [400, 'The authorization header is malformed.'],
   AuthorizationQueryParametersError: [400, 'Error parsing the X-Amz-Credential parameter.'],
   BadDigest: [400, 'The Content-MD5 or checksum value that you specified did not match what the server received.'],

@@ -19,6 +19,8 @@ import { putObject } from './ops/put.js';
 
 import { deleteBucketEncryption, getBucketEncryption, putBucketEncryption } from './ops/encryption-config.js';
 
+import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './ops/acl.js';
+
 export type Handler = (ctx: S3Context) => Promise<void>;
 
 export const HANDLERS: Partial<Record<Operation, Handler>> = {
@@ -37,6 +39,10 @@ export const HANDLERS: Partial<Record<Operation, Handler>> = {
   DeleteObject: deleteObject,
   CopyObject: copyObject,
   PutBucketEncryption: putBucketEncryption,
+  GetBucketAcl: getBucketAcl,
+  PutBucketAcl: putBucketAcl,
+  GetObjectAcl: getObjectAcl,
+  PutObjectAcl: putObjectAcl,
   GetBucketEncryption: getBucketEncryption,
   DeleteBucketEncryption: deleteBucketEncryption,
   CreateMultipartUpload: createMultipartUpload,

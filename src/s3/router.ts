@@ -8,16 +8,23 @@ export type Operation =
   | 'CreateMultipartUpload' | 'UploadPart' | 'UploadPartCopy' | 'CompleteMultipartUpload'
   | 'AbortMultipartUpload' | 'ListParts' | 'ListMultipartUploads'
   | 'PutBucketEncryption' | 'GetBucketEncryption' | 'DeleteBucketEncryption'
+  | 'GetBucketAcl' | 'PutBucketAcl' | 'GetObjectAcl' | 'PutObjectAcl'
   | 'NotImplemented';
 
 /** Bucket subresources served: query flag → method → operation. */
 const BUCKET_SUBRESOURCES: Record<string, Partial<Record<string, Operation>>> = {
   encryption: { GET: 'GetBucketEncryption', PUT: 'PutBucketEncryption', DELETE: 'DeleteBucketEncryption' },
+  acl: { GET: 'GetBucketAcl', PUT: 'PutBucketAcl' },
+};
+
+/** Object subresources served: query flag → method → operation. */
+const OBJECT_SUBRESOURCES: Record<string, Partial<Record<string, Operation>>> = {
+  acl: { GET: 'GetObjectAcl', PUT: 'PutObjectAcl' },
 };
 
 /** Subresources we do not serve yet; routed explicitly so they answer NotImplemented, not a wrong op. */
 const UNSUPPORTED_SUBRESOURCES = [
-  'acl', 'policy', 'cors', 'lifecycle', 'tagging',
+  'policy', 'cors', 'lifecycle', 'tagging',
   'website', 'logging', 'notification', 'replication', 'requestPayment', 'object-lock', 'retention',
   'legal-hold', 'restore', 'select', 'analytics', 'inventory', 'metrics', 'accelerate', 'ownershipControls',
   'publicAccessBlock', 'intelligent-tiering', 'policyStatus', 'attributes', 'torrent', 'versions',
@@ -69,6 +76,9 @@ export function route(method: string, bucket: string | undefined, key: string | 
     if (method === 'DELETE') return unsupported ? 'NotImplemented' : 'DeleteBucket';
     if (method === 'POST' && query.has('delete') && !unsupported) return 'DeleteObjects';
     return 'NotImplemented';
+  }
+  for (const [flag, ops] of Object.entries(OBJECT_SUBRESOURCES)) {
+    if (query.has(flag)) return ops[method] ?? 'NotImplemented';
   }
   if (UNSUPPORTED_SUBRESOURCES.some((s) => query.has(s)) || Object.keys(BUCKET_SUBRESOURCES).some((s) => query.has(s))) return 'NotImplemented';
   const multipart = multipartOperation(method, query, headers);

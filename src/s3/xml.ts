@@ -28,13 +28,23 @@ function element(name: string, value: unknown): string {
     for (const v of value) s += element(name, v);
     return s;
   }
-  if (typeof value === 'object') return `<${name}>${children(value as Record<string, unknown>)}</${name}>`;
+  if (typeof value === 'object') return `<${name}${attributes(value as Record<string, unknown>)}>${children(value as Record<string, unknown>)}</${name}>`;
   return `<${name}>${escapeXml(String(value))}</${name}>`;
+}
+
+/** Keys starting with '@_' are attributes (e.g. '@_xsi:type'). */
+function attributes(obj: Record<string, unknown>): string {
+  let s = '';
+  for (const k in obj) if (k.startsWith('@_') && obj[k] !== undefined) s += ` ${k.slice(2)}="${escapeXml(String(obj[k]))}"`;
+  return s;
 }
 
 function children(obj: Record<string, unknown>): string {
   let s = '';
-  for (const k in obj) s += k === '#text' ? escapeXml(String(obj[k])) : element(k, obj[k]);
+  for (const k in obj) {
+    if (k === '#text') s += escapeXml(String(obj[k]));
+    else if (!k.startsWith('@_')) s += element(k, obj[k]);
+  }
   return s;
 }
 
@@ -48,6 +58,8 @@ const parser = new XMLParser({
   parseTagValue: false,
   trimValues: false,
   processEntities: true,
+  // Numeric character references (Go SDK v1 writes ETag quotes as &#34;) are plain XML too.
+  htmlEntities: true,
   isArray: (name) => ['Object', 'Part', 'Tag', 'CORSRule', 'Rule', 'AllowedMethod', 'AllowedOrigin', 'AllowedHeader', 'ExposeHeader'].includes(name),
 });
 

@@ -3,12 +3,14 @@ import { openRequestBody } from '../body.js';
 import { checksumHeader } from '../checksums.js';
 import { sendEmpty, type S3Context } from '../context.js';
 import { envelopeOf, metaFromRequest } from '../object-headers.js';
+import { checkRequestAcl } from './acl.js';
 import { parseSseRequest, sseHeaders } from '../sse.js';
 import { writeConditions } from '../preconditions.js';
 
 export async function putObject(ctx: S3Context): Promise<void> {
   const { bucket, key } = ctx.target as { bucket: string; key: string };
   ctx.objects.requireBucket(bucket);
+  checkRequestAcl(ctx.req.headers);
   const meta = metaFromRequest(ctx.req.headers);
   const cond = writeConditions(ctx.req.headers);
   const sse = parseSseRequest(ctx.req.headers);
