@@ -42,6 +42,8 @@ export const configSchema = z
     shutdownGraceSeconds: z.coerce.number().positive().max(60).default(8),
     /** Largest single PUT (S3's limit is 5 GiB). */
     maxObjectSize: z.coerce.number().int().positive().default(5 * 1024 ** 3),
+    /** In-progress multipart uploads older than this are aborted by a periodic sweep (default 7 days). */
+    multipartMaxAgeSeconds: z.coerce.number().int().positive().default(7 * 24 * 3600),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -67,6 +69,7 @@ export const ENV_NAMES: Record<string, string> = {
   kmsKeyId: 'AKKO_KMS_KEY_ID',
   kmsEndpoint: 'AKKO_KMS_ENDPOINT',
   virtualHostDomains: 'AKKO_VIRTUAL_HOST_DOMAINS',
+  multipartMaxAgeSeconds: 'AKKO_MULTIPART_MAX_AGE_SECONDS',
 };
 
 /** A setting that cannot be used: the CLI prints `message` alone and exits 2. */

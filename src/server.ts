@@ -6,12 +6,16 @@ import type { Config } from './config.js';
 import { registry } from './metrics.js';
 import { dispatchS3 } from './s3/dispatch.js';
 import { ObjectService } from './service/objects.js';
+import { startStaleUploadSweep } from './service/multipart.js';
 import { Store } from './store/store.js';
 import { Keystore } from '../secrets/keystore.js';
 import { Encryption } from '../kms/keys.js';
 import { openKmsProvider } from '../kms/setup.js';
 import { ObjectCrypto } from './service/crypto.js';
 import { StoredBucketKeys } from './store/bucket-keys.js';
+import { adminApp } from './admin/app.js';
+import { KeyOps } from './keyops/index.js';
+import { openReaders } from './keyops/providers.js';
 
 export interface RunningServer {
   urls: { s3: string; admin: string; metrics: string };
@@ -60,12 +64,6 @@ function metricsApp(): FastifyInstance {
   return app;
 }
 
-function adminApp(store: Store): FastifyInstance {
-  const app = Fastify({ logger: false });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async () => ({ status: 'ok', buckets: store.listBuckets().length }));
-  return app;
-}
 
 async function listen(app: FastifyInstance, host: string, port: number): Promise<string> {
   await app.listen({ host, port });
@@ -92,7 +90,9 @@ async function openEncryption(config: Config, store: Store): Promise<Encryption 
   const records = new StoredBucketKeys(store);
   try {
     const provider = await openKmsProvider({ kind: config.kmsProvider, dataDir: config.dataDir, records, keyId: config.kmsKeyId, endpoint: config.kmsEndpoint });
-    return Encryption.create({ provider, records, log });
+    // The other provider of a migration (kms rewrap --to-provider), when stored bucket keys name it.
+    const readers = await openReaders(config, store, records);
+    return Encryption.create({ provider, records, readers, log });
   } catch (e) {
     await store.close().catch(() => {});
     throw e;
@@ -101,7 +101,7 @@ async function openEncryption(config: Config, store: Store): Promise<Encryption 
 
 export async function startServer(config: Config, print: (line: string) => void): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const store = await Store.open(config.dataDir);
+  const store = await Store.open(config.dataDir, { multipartMaxAgeSeconds: config.multipartMaxAgeSeconds });
   const keystore = new Keystore(config.dataDir);
   const generated = keystore.init();
   if (generated) {
@@ -115,13 +115,16 @@ export async function startServer(config: Config, print: (line: string) => void)
   await ensureBuckets(store, config, print);
 
   const s3 = s3App(config, objects, keystore);
-  const admin = adminApp(store);
+  const keyops = new KeyOps({ config, store, objects, encryption, log });
+  const admin = adminApp({ store, secrets: (id: string) => keystore.secretFor(id), keyops, log });
   const metrics = metricsApp();
   const urls = {
     s3: await listen(s3, config.host, config.s3Port),
     admin: await listen(admin, config.host, config.adminPort),
     metrics: await listen(metrics, config.host, config.metricsPort),
   };
+  const uploadSweep = startStaleUploadSweep(store, log);
+  await keyops.start();
   let closing: Promise<void> | undefined;
   return {
     urls,
@@ -134,6 +137,8 @@ export async function startServer(config: Config, print: (line: string) => void)
         await Promise.all([s3.close(), admin.close(), metrics.close()]);
         clearTimeout(timer);
         keystore.close();
+        await keyops.close();
+        await uploadSweep.stop();
         encryption?.close();
         await store.close();
       })();

@@ -57,8 +57,12 @@ export async function dispatchS3(req: IncomingMessage, res: ServerResponse, deps
     }
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
     if (hasBody && !req.complete) {
+      // Answering before the body is read: a small rest is read and dropped so the client
+      // finishes sending and reads the error (instead of EPIPE); a large one closes the
+      // connection rather than receive gigabytes nobody wants.
       const length = Number(req.headers['content-length'] ?? Infinity);
-      if (!(length <= MAX_DRAIN_BYTES)) res.setHeader('connection', 'close');
+      if (length <= MAX_DRAIN_BYTES) req.resume();
+      else res.setHeader('connection', 'close');
     }
     sendError(res, err, resource, requestId, method);
   } finally {

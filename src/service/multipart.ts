@@ -376,3 +376,35 @@ function bodyFromStream(source: Readable, length: number, algorithm: ChecksumAlg
     },
   };
 }
+
+/**
+ * The periodic sweep that aborts uploads older than the store's multipartMaxAgeSeconds (the
+ * lifecycle rule AbortIncompleteMultipartUpload, always on): once at start, then every quarter
+ * of the age (at least every second, at most every hour). stop() waits for a running sweep.
+ */
+export function startStaleUploadSweep(store: { abortStaleUploads(now?: number): Promise<number>; multipartMaxAgeSeconds: number }, log: (line: string) => void): { stop(): Promise<void> } {
+  const every = Math.min(3600_000, Math.max(1000, (store.multipartMaxAgeSeconds * 1000) / 4));
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const run = () => {
+    running = running.then(async () => {
+      if (stopped) return;
+      try {
+        const n = await store.abortStaleUploads(Date.now());
+        if (n > 0) log(`multipart: aborted ${n} upload(s) older than ${store.multipartMaxAgeSeconds}s`);
+      } catch (e) {
+        log(`multipart: stale upload sweep failed: ${(e as Error).stack ?? e}`);
+      }
+    });
+  };
+  run();
+  const timer = setInterval(run, every);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

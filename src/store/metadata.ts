@@ -311,6 +311,11 @@ export class Metadata {
           if (prev === undefined) return { err: 'NoSuchKey', fields: { Key: meta.key } };
           if (!etagMatches(cond.ifMatch, prev.etag)) return { err: 'PreconditionFailed', fields: { Condition: 'If-Match' } };
         }
+        if (cond?.ifBlobIds !== undefined) {
+          if (prev === undefined) return { err: 'NoSuchKey', fields: { Key: meta.key } };
+          const ids = blobIdsOf(prev);
+          if (ids.length !== cond.ifBlobIds.length || ids.some((id, i) => id !== cond.ifBlobIds![i])) return { err: 'PreconditionFailed', fields: { Condition: 'blob ids' } };
+        }
         this.objects.put(k, stored);
         // References first, then releases: an id in both keeps its count.
         for (const id of newIds) this.refs.put(id, (this.refs.get(id) ?? 0) + 1);
@@ -323,6 +328,38 @@ export class Metadata {
         return { ok: { old, freed } };
       }),
     );
+  }
+
+  /**
+   * Read-modify-write of one object's metadata in one write transaction, for changes that leave
+   * its bytes alone (tags): `fn` gets the current metadata (a copy) and returns the new one, which
+   * must keep the key, size and blobs. A concurrent overwrite is either before (fn sees the new
+   * object) or after (it replaces the result), never lost in between. NoSuchBucket, NoSuchKey, or
+   * what `fn` throws.
+   */
+  async updateObject(bucket: string, key: string, fn: (meta: ObjectMeta) => ObjectMeta): Promise<ObjectMeta> {
+    const k = objectKey(bucket, key);
+    const r = await this.env.transaction((): TxnOutcome<ObjectMeta> | { thrown: unknown } => {
+      if (this.buckets.get(bucket) === undefined) return { err: 'NoSuchBucket', fields: { BucketName: bucket } };
+      const prev = this.objects.get(k);
+      if (prev === undefined) return { err: 'NoSuchKey', fields: { Key: key } };
+      const old = fromStored(key, { ...prev });
+      let next: ObjectMeta;
+      try {
+        next = fn({ ...old });
+      } catch (e) {
+        return { thrown: e };
+      }
+      const oldIds = blobIdsOf(old);
+      const newIds = blobIdsOf(next);
+      if (next.key !== key || next.size !== old.size || newIds.length !== oldIds.length || newIds.some((id, i) => id !== oldIds[i])) {
+        return { thrown: new Error('updateObject: fn must keep the key, size and blobs') };
+      }
+      this.objects.put(k, toStored(next));
+      return { ok: next };
+    });
+    if ('thrown' in r) throw r.thrown;
+    return unwrap(r);
   }
 
   /** Removes the metadata in one write transaction; resolves when durable. Missing key: no-op. */

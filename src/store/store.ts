@@ -258,8 +258,12 @@ export class Store {
     for (let attempt = 0; ; attempt++) {
       const plan = this.meta.planComplete(bucket, uploadId, key, listed, minPartSize);
       if ('replay' in plan) return { meta: plan.replay, replayed: true };
-      const meta = build(plan.upload, plan.parts);
-      if (meta.key !== key) throw new Error('completeUpload: build changed the key');
+      const built = build(plan.upload, plan.parts);
+      if (built.key !== key || built.parts?.length !== plan.parts.length || built.parts.some((p, i) => p.blobId !== plan.parts[i]!.blobId)) {
+        throw new Error('completeUpload: build must keep the key and list the parts\' blobs in order');
+      }
+      // What a retried Complete recognises: the upload id and the part numbers.
+      const meta: ObjectMeta = { ...built, uploadId, parts: built.parts.map((p, i) => ({ ...p, partNumber: plan.parts[i]!.partNumber })) };
       const outcome = await this.meta.commitComplete(bucket, uploadId, listed, { meta, parts: plan.parts }, cond, minPartSize);
       if ('done' in outcome) {
         await this.blobs.unlink(outcome.freed).catch(() => {}); // a leftover is swept at the next open
@@ -349,6 +353,15 @@ export class Store {
     const { old, freed } = await this.meta.putObject(bucket, meta, cond);
     await this.blobs.unlink(freed).catch(() => {}); // a leftover is swept at the next open
     return old;
+  }
+
+  /**
+   * Changes an object's metadata without touching its bytes (tags), atomically against
+   * concurrent writes: `fn` runs inside the write transaction on the current metadata and must
+   * keep the key, size and blobs. NoSuchBucket, NoSuchKey, or what `fn` throws.
+   */
+  updateObject(bucket: string, key: string, fn: (meta: ObjectMeta) => ObjectMeta): Promise<ObjectMeta> {
+    return this.meta.updateObject(bucket, key, fn);
   }
 
   /** Removes the metadata (durably), then the blobs it alone referenced. Missing key: undefined. NoSuchBucket. */

@@ -61,6 +61,12 @@ export interface PutConditions {
   ifNoneMatch?: boolean;
   /** `If-Match`: the current ETag must match (quoted or not, `*`, or a comma list); missing key is NoSuchKey. */
   ifMatch?: string;
+  /**
+   * Internal (kms encrypt-existing): the current object must reference exactly these blob ids
+   * (blobIdsOf order), i.e. be the very version that was read, not just one with the same ETag;
+   * missing key is NoSuchKey, another version PreconditionFailed.
+   */
+  ifBlobIds?: string[];
 }
 
 export interface ListOptions {

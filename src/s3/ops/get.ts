@@ -5,6 +5,7 @@ import { sendHead, sendStream, type Headers, type S3Context } from '../context.j
 import { S3Error } from '../errors.js';
 import { httpDate, objectHeaders } from '../object-headers.js';
 import { checkReadConditions } from '../preconditions.js';
+import { parsePartNumber } from './multipart.js';
 
 export interface ByteRange { start: number; end: number } // inclusive
 
@@ -55,20 +56,56 @@ function conditions(h: IncomingHttpHeaders, meta: ObjectMeta): void {
   checkReadConditions(h, meta, notModifiedHeaders(meta));
 }
 
+/** The bytes a GET/HEAD answers with: the whole object, a Range, or one part (?partNumber=N). */
+interface Selection {
+  start: number;
+  /** Inclusive; start - 1 when empty. */
+  end: number;
+  /** 206 with Content-Range. */
+  partial: boolean;
+}
+
+/**
+ * ?partNumber=N reads part N of a multipart object as a ranged GET would (206, Content-Range,
+ * x-amz-mp-parts-count); on an object uploaded in one piece only part 1 exists, the whole object.
+ * A part number beyond the object's parts is InvalidPartNumber (416); with a Range header too,
+ * InvalidRequest.
+ */
+function select(ctx: S3Context, meta: ObjectMeta): Selection {
+  const partParam = ctx.target.query.get('partNumber');
+  if (partParam !== null) {
+    const n = parsePartNumber(partParam);
+    if (ctx.req.headers.range !== undefined) throw new S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber query parameter');
+    const parts = meta.parts ?? [];
+    const count = parts.length > 0 ? parts.length : 1;
+    if (n > count) {
+      throw new S3Error('InvalidPartNumber', undefined, { PartNumberRequested: String(n), ActualPartCount: String(count) });
+    }
+    if (parts.length === 0) return { start: 0, end: meta.size - 1, partial: false };
+    let offset = 0;
+    for (let i = 0; i < n - 1; i++) offset += parts[i]!.size;
+    return { start: offset, end: offset + parts[n - 1]!.size - 1, partial: true };
+  }
+  const range = parseRange(ctx.req.headers.range, meta.size);
+  return range ? { start: range.start, end: range.end, partial: true } : { start: 0, end: meta.size - 1, partial: false };
+}
+
+function selectionHeaders(ctx: S3Context, meta: ObjectMeta, sel: Selection): Headers {
+  const headers = responseHeaders(ctx, meta, !sel.partial);
+  // AWS: x-amz-mp-parts-count "is only returned if you specify partNumber in your request".
+  if (ctx.target.query.get('partNumber') === null) delete headers['x-amz-mp-parts-count'];
+  const length = Math.max(0, sel.end - sel.start + 1);
+  headers['content-length'] = length;
+  if (sel.partial && length > 0) headers['content-range'] = `bytes ${sel.start}-${sel.end}/${meta.size}`;
+  return headers;
+}
+
 export async function headObject(ctx: S3Context): Promise<void> {
   const { bucket, key } = ctx.target as { bucket: string; key: string };
   const meta = ctx.objects.head(bucket, key);
   conditions(ctx.req.headers, meta);
-  const range = parseRange(ctx.req.headers.range, meta.size);
-  const headers = responseHeaders(ctx, meta, range === undefined);
-  if (range) {
-    headers['content-range'] = `bytes ${range.start}-${range.end}/${meta.size}`;
-    headers['content-length'] = range.end - range.start + 1;
-    sendHead(ctx, 206, headers);
-  } else {
-    headers['content-length'] = meta.size;
-    sendHead(ctx, 200, headers);
-  }
+  const sel = select(ctx, meta);
+  sendHead(ctx, sel.partial ? 206 : 200, selectionHeaders(ctx, meta, sel));
 }
 
 export async function getObject(ctx: S3Context): Promise<void> {
@@ -77,19 +114,14 @@ export async function getObject(ctx: S3Context): Promise<void> {
   const { meta } = opened;
   try {
     conditions(ctx.req.headers, meta);
-    const range = parseRange(ctx.req.headers.range, meta.size);
-    const headers = responseHeaders(ctx, meta, range === undefined);
-    const start = range?.start ?? 0;
-    const end = range?.end ?? meta.size - 1;
-    headers['content-length'] = meta.size === 0 ? 0 : end - start + 1;
-    if (range) headers['content-range'] = `bytes ${start}-${end}/${meta.size}`;
-    if (meta.size === 0) {
-      sendHead(ctx, 200, headers);
+    const sel = select(ctx, meta);
+    const headers = selectionHeaders(ctx, meta, sel);
+    if (sel.end < sel.start) {
+      sendHead(ctx, sel.partial ? 206 : 200, headers);
       return;
     }
-    await sendStream(ctx, range ? 206 : 200, headers, ctx.objects.readRange(opened, start, end));
+    await sendStream(ctx, sel.partial ? 206 : 200, headers, ctx.objects.readRange(opened, sel.start, sel.end));
   } finally {
     await Promise.all(opened.handles.map((h) => h.close().catch(() => {})));
   }
 }
-

@@ -23,7 +23,9 @@ import {
 } from '../checksums.js';
 import { sendEmpty, sendXml, type Headers, type S3Context } from '../context.js';
 import { S3Error } from '../errors.js';
-import { metaFromRequest } from '../object-headers.js';
+import { isStoredEncryption } from '../../service/crypto.js';
+import { envelopeOf, metaFromRequest } from '../object-headers.js';
+import { parseSseRequest, sseHeaders } from '../sse.js';
 import { checkCopySourceConditions, writeConditions } from '../preconditions.js';
 import { isoDate, parseXml } from '../xml.js';
 import { OWNER } from './bucket.js';
@@ -122,18 +124,21 @@ export async function createMultipartUpload(ctx: S3Context): Promise<void> {
   }
   const typeName = header(h, 'x-amz-checksum-type');
   const settings = resolveChecksumSettings(algorithm, typeName?.trim().toUpperCase());
-  const upload = await service(ctx).create(bucket, key, meta, settings);
+  const upload = await service(ctx).create(bucket, key, meta, settings, parseSseRequest(h));
+  const seal = upload.seal as { sse?: string; kmsKeyId?: string; bucketKeyEnabled?: boolean } | undefined;
   sendXml(ctx, 200, 'InitiateMultipartUploadResult', { Bucket: bucket, Key: key, UploadId: upload.uploadId }, {
     'x-amz-checksum-algorithm': settings.algorithm ? algorithmName(settings.algorithm) : undefined,
     'x-amz-checksum-type': settings.type,
+    'x-amz-server-side-encryption': seal?.sse,
+    'x-amz-server-side-encryption-aws-kms-key-id': seal?.sse === 'aws:kms' ? seal.kmsKeyId : undefined,
   });
 }
 
 // ---- UploadPart ----
 
-/** The part's checksum headers: the upload's algorithm, and the client's if it sent another. */
-function partChecksumHeaders(upload: UploadRecord, part: PartRecord): Headers {
-  const out: Headers = {};
+/** The part's checksum headers (the upload's algorithm; with no algorithm named, every one kept) and its encryption. */
+function partHeaders(upload: UploadRecord, part: PartRecord): Headers {
+  const out: Headers = sseHeaders(isStoredEncryption(part.encryption) ? part.encryption.envelope : undefined);
   for (const [a, v] of Object.entries(part.checksums)) {
     if (a === uploadAlgorithm(upload) || upload.checksumAlgorithm === undefined) out[checksumHeader(a as ChecksumAlgorithm)] = v;
   }
@@ -151,7 +156,7 @@ export async function uploadPart(ctx: S3Context): Promise<void> {
   const trailers = (header(ctx.req.headers, 'x-amz-trailer') ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   const clientAlgorithm = parseChecksumHeaders(ctx.req.headers, trailers).algorithm;
   const { part, upload } = await mp.uploadPart(bucket, key, uploadId, partNumber, body, clientAlgorithm);
-  sendEmpty(ctx, 200, { etag: part.etag, ...partChecksumHeaders(upload, part) });
+  sendEmpty(ctx, 200, { etag: part.etag, ...partHeaders(upload, part) });
 }
 
 // ---- UploadPartCopy ----
@@ -192,7 +197,7 @@ export async function uploadPartCopy(ctx: S3Context): Promise<void> {
     ETag: part.etag,
     LastModified: isoDate(part.lastModified),
     ...checksumElements(part.checksums, [uploadAlgorithm(upload)]),
-  });
+  }, sseHeaders(isStoredEncryption(part.encryption) ? part.encryption.envelope : undefined));
 }
 
 // ---- CompleteMultipartUpload ----
@@ -290,7 +295,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<void> {
     ETag: meta.etag,
     ...checksumElements(meta.checksums, Object.keys(meta.checksums ?? {}).filter((a) => a !== 'md5')),
     ChecksumType: Object.keys(meta.checksums ?? {}).some((a) => a !== 'md5') ? (meta.checksumType ?? 'FULL_OBJECT') : undefined,
-  });
+  }, sseHeaders(envelopeOf(meta)));
 }
 
 // ---- AbortMultipartUpload ----
