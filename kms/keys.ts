@@ -35,6 +35,12 @@ export interface SealOptions {
 
 export interface EncryptionOptions {
   provider: KmsProvider;
+  /**
+   * Further KMS providers, used only to unwrap what they wrapped (bucket keys whose record names
+   * them, object keys of envelopes whose key id is theirs): the other side of a migration
+   * between KMSs. New bucket keys always come from `provider`.
+   */
+  readers?: KmsProvider[];
   records: BucketKeyRecords;
   cache?: KeyCacheOptions;
   bucketKeyMaxAgeMs?: number;
@@ -52,6 +58,37 @@ interface Current {
   rec: BucketKeyRecord;
   uses: number;
   checkpointing: boolean;
+}
+
+/** Where `kms rewrap` moves a bucket key: another provider, another key, or (neither) the newest version of its own key. */
+export interface RewrapTarget {
+  /** Destination provider; default the record's own. */
+  provider?: 'local' | 'aws';
+  /** Destination key; default the record's own key (same provider) or the destination provider's default key. */
+  keyId?: string;
+}
+
+export interface RewrapResult {
+  /** rewrapped: the new wrapping is committed; missing: no such record; changed: it kept changing under us. */
+  status: 'rewrapped' | 'missing' | 'changed';
+  before?: BucketKeyRecord;
+  after?: BucketKeyRecord;
+}
+
+/** The fields of a record that say how its key is wrapped (what `kms rewrap` replaces). */
+export type Wrapping = Pick<BucketKeyRecord, 'provider' | 'kmsKeyId' | 'keyVersion' | 'wrapped'>;
+
+function withWrapping(rec: BucketKeyRecord, w: Wrapping): BucketKeyRecord {
+  const next: BucketKeyRecord = { ...rec, provider: w.provider, kmsKeyId: w.kmsKeyId, wrapped: w.wrapped };
+  if (w.keyVersion) next.keyVersion = w.keyVersion;
+  else delete next.keyVersion;
+  return next;
+}
+
+/** The provider an envelope's own KMS key id belongs to (object keys wrapped by the KMS directly). */
+export function providerOfKeyId(keyId: string): 'local' | 'aws' {
+  // AWS answers GenerateDataKey with the key's full ARN, which is what envelopes keep.
+  return keyId.startsWith('arn:') ? 'aws' : 'local';
 }
 
 function defaultLog(line: string): void {
@@ -76,9 +113,16 @@ export class Encryption {
   private readonly failures = new Map<string, { error: unknown; until: number }>();
   private readonly described = new Map<string, { value: KeyDescription | undefined; error?: unknown; until: number }>();
   private readonly down = new Set<string>();
+  /** Instrumented providers by name: the primary and the readers. */
+  private readonly providers = new Map<string, KmsProvider>();
+  /** The same, as given (operator commands need the concrete classes: rotate, createKey...). */
+  private readonly rawProviders = new Map<string, KmsProvider>();
 
   private constructor(o: EncryptionOptions) {
     this.provider = instrument(o.provider);
+    this.providers.set(o.provider.name, this.provider);
+    this.rawProviders.set(o.provider.name, o.provider);
+    for (const r of o.readers ?? []) if (r.name !== o.provider.name) this.addProvider(r);
     this.records = o.records;
     this.now = o.now ?? Date.now;
     this.cache = new KeyCache({ now: this.now, negativeTtlMs: o.negativeTtlMs, ...o.cache });
@@ -92,6 +136,29 @@ export class Encryption {
 
   static create(opts: EncryptionOptions): Encryption {
     return new Encryption(opts);
+  }
+
+  // ---- providers -----------------------------------------------------------------------
+
+  /** Opens another provider for unwrapping (and as a `kms rewrap` destination); replaces a reader of the same name. */
+  addProvider(p: KmsProvider): void {
+    if (p.name === this.provider.name) throw new Error(`the ${p.name} KMS provider is this server's own; it cannot be added as a reader`);
+    this.providers.set(p.name, instrument(p));
+    this.rawProviders.set(p.name, p);
+  }
+
+  /** The instrumented provider by name (the primary or a reader). */
+  providerFor(name: string): KmsProvider | undefined {
+    return this.providers.get(name);
+  }
+
+  /** The provider object as opened (LocalKmsProvider, AwsKmsProvider), for operator commands. */
+  rawProvider(name: string): KmsProvider | undefined {
+    return this.rawProviders.get(name);
+  }
+
+  providerNames(): string[] {
+    return [...this.providers.keys()];
   }
 
   // ---- objects -------------------------------------------------------------------------
@@ -121,7 +188,8 @@ export class Encryption {
     if (!envelope.bucketKeyEnabled) {
       const ctx = envelope.context ?? objectContext(bucket, key);
       if (ctx['aws:s3:arn'] !== objectContext(bucket, key)['aws:s3:arn']) throw new IntegrityError('envelope', `envelope of ${bucket}/${key} names another object`);
-      const { plaintext } = await this.kms(envelope.kmsKeyId, () => this.provider.decrypt(Buffer.from(envelope.wrappedKey, 'base64'), ctx, envelope.kmsKeyId));
+      const p = this.providers.get(providerOfKeyId(envelope.kmsKeyId)) ?? this.provider;
+      const { plaintext } = await this.kms(envelope.kmsKeyId, () => p.decrypt(Buffer.from(envelope.wrappedKey, 'base64'), ctx, envelope.kmsKeyId), p.name);
       return plaintext;
     }
     const rec = this.records.get(envelope.bucketKeyId);
@@ -205,16 +273,78 @@ export class Encryption {
 
   /** `kms rewrap`: the bucket key re-wrapped under the KMS key's newest version (or another key); metadata only. */
   async rewrapBucketKey(id: string, destinationKeyId?: string): Promise<BucketKeyRecord> {
-    const rec = this.records.get(id);
-    if (!rec) throw new IntegrityError('envelope', `bucket key ${id} is not in the store`);
-    if (!this.provider.reEncrypt) throw new Error(`the ${this.provider.name} KMS provider cannot re-encrypt`);
-    const dest = destinationKeyId ?? rec.kmsKeyId;
-    const r = await this.kms(dest, () => this.provider.reEncrypt!(Buffer.from(rec.wrapped, 'base64'), rec.encryptionContext, dest, rec.kmsKeyId));
-    const next: BucketKeyRecord = { ...rec, kmsKeyId: r.keyId, wrapped: r.ciphertext.toString('base64') };
-    if (r.keyVersion) next.keyVersion = r.keyVersion;
-    else delete next.keyVersion;
+    const r = await this.rewrapRecord(id, destinationKeyId === undefined ? {} : { keyId: destinationKeyId });
+    if (r.status === 'missing') throw new IntegrityError('envelope', `bucket key ${id} is not in the store`);
+    if (r.status !== 'rewrapped') throw new Error(`bucket key ${id} kept changing while it was being re-wrapped`);
+    return r.after!;
+  }
+
+  /**
+   * Re-wraps one bucket-key record (metadata only; the bucket key itself, and so every object
+   * key it wraps, stays the same). Same provider: one ReEncrypt, so the plaintext never leaves
+   * the KMS (AWS) or the keyring (local). Another provider: Decrypt at the source and Encrypt at
+   * the destination, the plaintext zeroed at once. The new wrapping replaces the old in one
+   * compare-and-swap on the stored wrapping: until it commits, the old one is what is stored,
+   * and a record changed meanwhile is read again and redone. Idempotent: running it twice
+   * wraps twice, both valid.
+   */
+  async rewrapRecord(id: string, target: RewrapTarget = {}): Promise<RewrapResult> {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const rec = this.records.get(id);
+      if (!rec) return { status: 'missing' };
+      const destName = target.provider ?? rec.provider;
+      const dest = this.providers.get(destName);
+      if (!dest) throw new KmsUnavailableError(destName, target.keyId, `no ${destName} KMS provider is open in this server`);
+      const destKey = target.keyId ?? (destName === rec.provider ? rec.kmsKeyId : dest.defaultKeyId());
+      const blob = Buffer.from(rec.wrapped, 'base64');
+      let r: { ciphertext: Buffer; keyId: string; keyVersion?: string };
+      if (destName === rec.provider) {
+        if (!dest.reEncrypt) throw new Error(`the ${destName} KMS provider cannot re-encrypt`);
+        r = await this.kms(destKey, () => dest.reEncrypt!(blob, rec.encryptionContext, destKey, rec.kmsKeyId), destName);
+      } else {
+        const src = this.providers.get(rec.provider);
+        if (!src) throw new KmsUnavailableError(rec.provider, rec.kmsKeyId, `bucket key ${rec.id} is wrapped by the ${rec.provider} KMS, which is not open in this server`);
+        if (!dest.encrypt) throw new Error(`the ${destName} KMS provider cannot wrap a key it did not generate`);
+        const { plaintext } = await this.kms(rec.kmsKeyId, () => src.decrypt(blob, rec.encryptionContext, rec.kmsKeyId), src.name);
+        try {
+          if (plaintext.length !== 32) throw new IntegrityError('envelope', `bucket key ${rec.id} has ${plaintext.length} bytes`);
+          r = await this.kms(destKey, () => dest.encrypt!(plaintext, rec.encryptionContext, destKey), destName);
+        } finally {
+          plaintext.fill(0);
+        }
+      }
+      const wrapping: Wrapping = { provider: destName as Wrapping['provider'], kmsKeyId: r.keyId, wrapped: r.ciphertext.toString('base64') };
+      if (r.keyVersion) wrapping.keyVersion = r.keyVersion;
+      const swapped = await this.swapWrapping(rec, wrapping);
+      if (swapped.applied) {
+        // A later checkpoint of a current bucket key must not write the old wrapping back.
+        for (const c of this.current.values()) if (c.rec.id === id) c.rec = withWrapping(c.rec, wrapping);
+        return { status: 'rewrapped', before: rec, after: swapped.record };
+      }
+      if (!swapped.record) return { status: 'missing', before: rec };
+    }
+    return { status: 'changed' };
+  }
+
+  /** Compare-and-swap of a record's wrapping: applied only if the stored wrapping is still `expected`'s. */
+  private async swapWrapping(expected: BucketKeyRecord, w: Wrapping): Promise<{ record: BucketKeyRecord | undefined; applied: boolean }> {
+    const same = (cur: BucketKeyRecord) => cur.wrapped === expected.wrapped && cur.provider === expected.provider;
+    if (this.records.update) return this.records.update(expected.id, (cur) => (same(cur) ? withWrapping(cur, w) : undefined));
+    const cur = this.records.get(expected.id);
+    if (!cur || !same(cur)) return { record: cur, applied: false };
+    const next = withWrapping(cur, w);
     await this.records.put(next);
-    for (const c of this.current.values()) if (c.rec.id === id) c.rec = { ...next, objects: c.rec.objects };
+    return { record: next, applied: true };
+  }
+
+  /** Read-modify-write of a record's own fields (count, age), never touching its wrapping. */
+  private async patchRecord(rec: BucketKeyRecord, f: (cur: BucketKeyRecord) => BucketKeyRecord): Promise<BucketKeyRecord> {
+    if (this.records.update) {
+      const { record } = await this.records.update(rec.id, f);
+      return record ?? rec;
+    }
+    const next = f(this.records.get(rec.id) ?? rec);
+    await this.records.put(next);
     return next;
   }
 
@@ -225,11 +355,49 @@ export class Encryption {
     for (const [mk, c] of this.current) if (bucket === undefined || c.rec.bucket === bucket) this.current.delete(mk);
     for (const r of [...this.records.list(bucket)]) {
       if (r.created + r.maxAgeMs > now) {
-        await this.records.put({ ...r, maxAgeMs: Math.max(0, now - r.created) });
+        await this.patchRecord(r, (cur) => ({ ...cur, maxAgeMs: Math.min(cur.maxAgeMs, Math.max(0, now - cur.created)) }));
         n++;
       }
     }
     return n;
+  }
+
+  /**
+   * Provider health as the data path sees it: GenerateDataKey and Decrypt with the default key,
+   * the same credentials and a bucket-key encryption context (so key policies conditioned on
+   * `aws:s3:arn` are exercised too). The key is zeroed at once; nothing is stored.
+   */
+  async canary(bucket: string): Promise<{ ok: boolean; provider: string; keyId: string; latencyMs: number; error?: string; code?: string }> {
+    const keyId = this.provider.defaultKeyId();
+    const ctx = bucketKeyContext(bucket);
+    const t0 = performance.now();
+    try {
+      const dk = await this.kms(keyId, () => this.provider.generateDataKey(keyId, ctx));
+      try {
+        const back = await this.kms(keyId, () => this.provider.decrypt(dk.ciphertext, ctx, dk.keyId));
+        const same = back.plaintext.equals(dk.plaintext);
+        back.plaintext.fill(0);
+        if (!same) throw new IntegrityError('kms-ciphertext', 'the KMS decrypted the canary data key to different bytes');
+      } finally {
+        dk.plaintext.fill(0);
+      }
+      return { ok: true, provider: this.provider.name, keyId, latencyMs: performance.now() - t0 };
+    } catch (e) {
+      const err = e as Error & { s3Code?: string };
+      return { ok: false, provider: this.provider.name, keyId, latencyMs: performance.now() - t0, error: err.message, code: err.s3Code ?? err.name };
+    }
+  }
+
+  /** Unwraps one stored bucket key through its own provider, bypassing the cache, and zeroes it: a reader's health check. */
+  async probeRecord(id: string): Promise<{ ok: boolean; error?: string }> {
+    const rec = this.records.get(id);
+    if (!rec) return { ok: false, error: `bucket key ${id} is not in the store` };
+    try {
+      (await this.unwrapBucketKey(rec)).fill(0);
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, error: (e as Error).message };
+    }
   }
 
   close(): void {
@@ -327,22 +495,25 @@ export class Encryption {
   private async checkpoint(cur: Current): Promise<void> {
     if (cur.checkpointing) return;
     cur.checkpointing = true;
-    const rec = { ...cur.rec, objects: cur.uses };
+    const uses = cur.uses;
     try {
-      await this.records.put(rec);
-      cur.rec = rec;
+      // Only the count changes: a re-wrap committed meanwhile (kms rewrap) must not be undone
+      // by writing back the wrapping this process read when it took the key into use.
+      const stored = await this.patchRecord(cur.rec, (r) => ({ ...r, objects: Math.max(r.objects ?? 0, uses) }));
+      cur.rec = stored;
     } catch (e) {
-      this.log(`kms: could not record the object count of bucket key ${rec.id}: ${(e as Error).message}`);
+      this.log(`kms: could not record the object count of bucket key ${cur.rec.id}: ${(e as Error).message}`);
     } finally {
       cur.checkpointing = false;
     }
   }
 
   private async unwrapBucketKey(rec: BucketKeyRecord): Promise<Buffer> {
-    if (rec.provider !== this.provider.name) {
-      throw new KmsUnavailableError(rec.provider, rec.kmsKeyId, `bucket key ${rec.id} is wrapped by the ${rec.provider} KMS but this server uses ${this.provider.name}`);
+    const p = this.providers.get(rec.provider);
+    if (!p) {
+      throw new KmsUnavailableError(rec.provider, rec.kmsKeyId, `bucket key ${rec.id} is wrapped by the ${rec.provider} KMS but this server uses ${this.provider.name} and has no ${rec.provider} reader`);
     }
-    const { plaintext } = await this.kms(rec.kmsKeyId, () => this.provider.decrypt(Buffer.from(rec.wrapped, 'base64'), rec.encryptionContext, rec.kmsKeyId));
+    const { plaintext } = await this.kms(rec.kmsKeyId, () => p.decrypt(Buffer.from(rec.wrapped, 'base64'), rec.encryptionContext, rec.kmsKeyId), p.name);
     if (plaintext.length !== 32) {
       plaintext.fill(0);
       throw new IntegrityError('envelope', `bucket key ${rec.id} has ${plaintext.length} bytes`);
@@ -351,16 +522,16 @@ export class Encryption {
   }
 
   /** One log line when a KMS key becomes unreachable, one when it is back; never per request. */
-  private async kms<T>(keyId: string, f: () => Promise<T>): Promise<T> {
-    const id = `${this.provider.name}\0${keyId}`;
+  private async kms<T>(keyId: string, f: () => Promise<T>, providerName: string = this.provider.name): Promise<T> {
+    const id = `${providerName}\0${keyId}`;
     try {
       const r = await f();
-      if (this.down.delete(id)) this.log(`kms available again: provider=${this.provider.name} key=${keyId}`);
+      if (this.down.delete(id)) this.log(`kms available again: provider=${providerName} key=${keyId}`);
       return r;
     } catch (e) {
       if (e instanceof KmsUnavailableError && !this.down.has(id)) {
         this.down.add(id);
-        this.log(`kms unavailable: provider=${this.provider.name} key=${keyId} error=${JSON.stringify(e.detail)}; writes needing a new bucket key fail with 503, cached keys keep serving`);
+        this.log(`kms unavailable: provider=${providerName} key=${keyId} error=${JSON.stringify(e.detail)}; writes needing a new bucket key fail with 503, cached keys keep serving`);
       }
       throw e;
     }
@@ -406,5 +577,15 @@ export class MemoryBucketKeyRecords implements BucketKeyRecords {
 
   *list(bucket?: string): Iterable<BucketKeyRecord> {
     for (const r of this.map.values()) if (bucket === undefined || r.bucket === bucket) yield structuredClone(r);
+  }
+
+  async update(id: string, f: (current: BucketKeyRecord) => BucketKeyRecord | undefined): Promise<{ record: BucketKeyRecord | undefined; applied: boolean }> {
+    const cur = this.map.get(id);
+    if (!cur) return { record: undefined, applied: false };
+    const next = f(structuredClone(cur));
+    if (!next) return { record: structuredClone(cur), applied: false };
+    this.puts++;
+    this.map.set(id, structuredClone(next));
+    return { record: structuredClone(next), applied: true };
   }
 }

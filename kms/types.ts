@@ -18,7 +18,7 @@ export interface KeyDescription {
   keyId: string;
   arn?: string;
   state: 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' | 'Unavailable' | string;
-  /** Local keyring: the current version (`vN`). */
+  /** The current version: local `vN`; aws the CurrentKeyMaterialId, when the KMS reports it. */
   currentVersion?: string;
 }
 
@@ -38,6 +38,11 @@ export interface KmsProvider {
   ): Promise<{ ciphertext: Buffer; keyId: string; keyVersion?: string }>;
   /** Throws KmsKeyNotFoundError for an unknown key; reports other states without throwing. */
   describeKey(keyId: string): Promise<KeyDescription>;
+  /**
+   * Wraps a key already in hand under keyId (AWS `Encrypt`). Only for moving a bucket key from
+   * one KMS to another (`kms rewrap --to-provider`); the caller zeroes the plaintext.
+   */
+  encrypt?(plaintext: Buffer, context: EncryptionContext, keyId: string): Promise<{ ciphertext: Buffer; keyId: string; keyVersion?: string }>;
 }
 
 /** A bucket key as persisted by the server (never its plaintext). */
@@ -63,6 +68,14 @@ export interface BucketKeyRecords {
   get(id: string): BucketKeyRecord | undefined;
   put(rec: BucketKeyRecord): Promise<void>;
   list(bucket?: string): Iterable<BucketKeyRecord>;
+  /**
+   * Read-modify-write of one record as a single atomic step (a compare-and-swap when `f` checks
+   * what it is given): `f` gets the stored record and returns the one to store, or undefined to
+   * leave it (`f` is not called when there is no record). Resolves with the record as stored
+   * afterwards and whether `f`'s result was written. Without it, Encryption falls back to
+   * get + put, which is not safe against a concurrent writer of the same record.
+   */
+  update?(id: string, f: (current: BucketKeyRecord) => BucketKeyRecord | undefined): Promise<{ record: BucketKeyRecord | undefined; applied: boolean }>;
 }
 
 /** Stored in the object's metadata; everything needed to read the object back, nothing secret. */

@@ -1,6 +1,7 @@
 // The `akko-storage` command line (DESIGN §1, §10). A bad setting exits 2 with one line.
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig } from './config.js';
+import { registerKmsCommands } from './keyops/cli.js';
 
 // A reader that went away (a closed pipe) must not take the server down with it.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -67,6 +68,8 @@ program
     const ok = await bucketsInit(config, (endpoint as string | undefined) ?? process.env.AKKO_S3_ENDPOINT ?? 'http://127.0.0.1:8333', print);
     process.exit(ok ? 0 : 1);
   });
+
+registerKmsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

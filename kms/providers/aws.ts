@@ -1,7 +1,20 @@
 // The `aws` KMS: AWS KMS or any service speaking its API (endpoint override), through
 // @aws-sdk/client-kms and the standard credential chain. SDK errors become our error classes
 // so the S3 layer answers what AWS S3 answers.
-import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, KMSClient, ReEncryptCommand, type KMSClientConfig } from '@aws-sdk/client-kms';
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  DecryptCommand,
+  DescribeKeyCommand,
+  DisableKeyCommand,
+  EncryptCommand,
+  GenerateDataKeyCommand,
+  GetKeyRotationStatusCommand,
+  KMSClient,
+  ReEncryptCommand,
+  RotateKeyOnDemandCommand,
+  type KMSClientConfig,
+} from '@aws-sdk/client-kms';
 import { IntegrityError, KmsAccessDeniedError, KmsKeyDisabledError, KmsKeyInvalidStateError, KmsKeyNotFoundError, KmsUnavailableError } from '../errors.js';
 import type { DataKey, EncryptionContext, KeyDescription, KmsProvider } from '../types.js';
 
@@ -113,7 +126,60 @@ export class AwsKmsProvider implements KmsProvider {
     const r = await this.call(keyId, () => this.client.send(new DescribeKeyCommand({ KeyId: keyId })));
     const m = r.KeyMetadata;
     if (!m?.Arn) throw new KmsKeyNotFoundError(keyId);
-    return { keyId: m.Arn, arn: m.Arn, state: m.KeyState ?? (m.Enabled ? 'Enabled' : 'Disabled') };
+    const d: KeyDescription = { keyId: m.Arn, arn: m.Arn, state: m.KeyState ?? (m.Enabled ? 'Enabled' : 'Disabled') };
+    if (m.CurrentKeyMaterialId) d.currentVersion = m.CurrentKeyMaterialId;
+    return d;
+  }
+
+  /** Wraps a key already in hand (a bucket key moving here from another KMS): `Encrypt`. */
+  async encrypt(plaintext: Buffer, context: EncryptionContext, keyId: string): Promise<{ ciphertext: Buffer; keyId: string; keyVersion?: string }> {
+    const r = await this.call(keyId, () => this.client.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext, EncryptionContext: context })));
+    const out: { ciphertext: Buffer; keyId: string; keyVersion?: string } = { ciphertext: Buffer.from(r.CiphertextBlob ?? []), keyId: r.KeyId ?? keyId };
+    // Encrypt does not report the key material; the key's current material wrapped it.
+    const material = (r as { KeyMaterialId?: string }).KeyMaterialId;
+    if (material) out.keyVersion = material;
+    return out;
+  }
+
+  // ---- operator commands (kms keys / rotate / retire); not on the data path ----------
+
+  /** DescribeKey and GetKeyRotationStatus: what `kms keys describe` shows. */
+  async keyDetails(keyId: string): Promise<{ keyId: string; arn: string; state: string; description?: string; created?: string; currentKeyMaterialId?: string; rotationEnabled?: boolean; rotationPeriodInDays?: number; onDemandRotationStartDate?: string }> {
+    const r = await this.call(keyId, () => this.client.send(new DescribeKeyCommand({ KeyId: keyId })));
+    const m = r.KeyMetadata;
+    if (!m?.Arn) throw new KmsKeyNotFoundError(keyId);
+    const out: Awaited<ReturnType<AwsKmsProvider['keyDetails']>> = { keyId: m.KeyId ?? m.Arn, arn: m.Arn, state: m.KeyState ?? (m.Enabled ? 'Enabled' : 'Disabled') };
+    if (m.Description) out.description = m.Description;
+    if (m.CreationDate) out.created = new Date(m.CreationDate).toISOString();
+    if (m.CurrentKeyMaterialId) out.currentKeyMaterialId = m.CurrentKeyMaterialId;
+    try {
+      const rot = await this.client.send(new GetKeyRotationStatusCommand({ KeyId: m.Arn }));
+      out.rotationEnabled = rot.KeyRotationEnabled ?? false;
+      if (rot.RotationPeriodInDays !== undefined) out.rotationPeriodInDays = rot.RotationPeriodInDays;
+      if (rot.OnDemandRotationStartDate) out.onDemandRotationStartDate = new Date(rot.OnDemandRotationStartDate).toISOString();
+    } catch {
+      // No kms:GetKeyRotationStatus permission (or a KMS-compatible service without it): leave it out.
+    }
+    return out;
+  }
+
+  /** CreateKey (symmetric, ENCRYPT_DECRYPT) and, when named, CreateAlias. */
+  async createKey(opts: { description?: string; alias?: string } = {}): Promise<{ keyId: string; arn: string }> {
+    const r = await this.call(undefined, () => this.client.send(new CreateKeyCommand({ Description: opts.description ?? 'akko-storage', KeyUsage: 'ENCRYPT_DECRYPT', KeySpec: 'SYMMETRIC_DEFAULT' })));
+    const m = r.KeyMetadata;
+    if (!m?.Arn || !m.KeyId) throw new KmsKeyNotFoundError('(new key)');
+    if (opts.alias) await this.call(m.Arn, () => this.client.send(new CreateAliasCommand({ AliasName: opts.alias, TargetKeyId: m.KeyId })));
+    return { keyId: m.KeyId, arn: m.Arn };
+  }
+
+  /** RotateKeyOnDemand: new key material becomes current; older material keeps decrypting. */
+  async rotateOnDemand(keyId: string): Promise<void> {
+    await this.call(keyId, () => this.client.send(new RotateKeyOnDemandCommand({ KeyId: keyId })));
+  }
+
+  /** DisableKey (reversible with EnableKey): `kms retire` of a key nothing references any more. */
+  async disableKey(keyId: string): Promise<void> {
+    await this.call(keyId, () => this.client.send(new DisableKeyCommand({ KeyId: keyId })));
   }
 
   destroy(): void {

@@ -44,5 +44,9 @@ export function instrument(p: KmsProvider): KmsProvider {
     const re = p.reEncrypt.bind(p);
     wrapped.reEncrypt = (blob, ctx, dest, src) => timed('ReEncrypt', dest, () => re(blob, ctx, dest, src));
   }
+  if (p.encrypt) {
+    const enc = p.encrypt.bind(p);
+    wrapped.encrypt = (plaintext, ctx, keyId) => timed('Encrypt', keyId, () => enc(plaintext, ctx, keyId));
+  }
   return wrapped;
 }

@@ -46,6 +46,17 @@ function parseKid(kid: string): { name: string; version: number } | undefined {
   return m ? { name: m[1]!, version: Number(m[2]) } : undefined;
 }
 
+/** The keyring version (`name/vN`) that wrapped a local blob, read from its protected header; undefined if it is not one. */
+export function localBlobKid(ciphertext: Buffer): string | undefined {
+  try {
+    const jwe = JSON.parse(ciphertext.toString('utf8')) as Record<string, unknown>;
+    const kid = (JSON.parse(Buffer.from(String(jwe.protected), 'base64url').toString('utf8')) as { kid?: unknown }).kid;
+    return typeof kid === 'string' && parseKid(kid) ? kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface LocalKmsOptions {
   dataDir: string;
   /** Default `<dataDir>/kms-keyring.json`. */
@@ -164,6 +175,34 @@ export class LocalKmsProvider implements KmsProvider {
     return kid;
   }
 
+  /** Every version of every key, oldest first, with its creation time (ms) and whether it is current. */
+  keyVersions(): Array<{ name: string; kid: string; version: string; created?: number; current: boolean }> {
+    const out: Array<{ name: string; kid: string; version: string; created?: number; current: boolean }> = [];
+    for (const name of this.keyNames()) {
+      const current = this.currentKid(name);
+      for (const kid of this.versions(name)) {
+        const created = (this.store.get(kid) as jose.JWK.Key).toJSON(true) as { created?: unknown };
+        out.push({ name, kid, version: `v${parseKid(kid)!.version}`, created: typeof created.created === 'number' ? created.created : undefined, current: kid === current });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Removes one old version for good (`kms retire`): what it wrapped can never be unwrapped
+   * again, so the caller first proves that nothing references it. The current version of a key
+   * cannot be retired (rotate first).
+   */
+  async retireVersion(kid: string): Promise<void> {
+    await this.reload();
+    const parsed = parseKid(kid);
+    const key = parsed ? (this.store.get(kid) as jose.JWK.Key | null) : null;
+    if (!parsed || !key) throw new KmsKeyNotFoundError(kid);
+    if (this.currentKid(parsed.name) === kid) throw new Error(`${kid} is the current version of ${parsed.name}: rotate first, then re-wrap, then retire it`);
+    this.store.remove(key);
+    await this.persist();
+  }
+
   /** temp file (0600) → fsync → rename → fsync dir: a crash leaves the old keyring or the new one. */
   private async persist(): Promise<void> {
     const data: KeyringFile = { format: 'akko-keyring', version: 1, defaultKey: this.defaultKey, keys: (this.store.toJSON(true) as { keys: Array<Record<string, unknown>> }).keys };
@@ -246,6 +285,13 @@ export class LocalKmsProvider implements KmsProvider {
     } finally {
       plaintext.fill(0);
     }
+  }
+
+  /** Wraps a key already in hand (a bucket key moving here from another KMS). */
+  async encrypt(plaintext: Buffer, context: EncryptionContext, keyId: string): Promise<{ ciphertext: Buffer; keyId: string; keyVersion?: string }> {
+    const key = this.resolve(keyId);
+    const ciphertext = await this.wrap(key, plaintext, context);
+    return { ciphertext, keyId: parseKid(key.kid)!.name, keyVersion: `v${parseKid(key.kid)!.version}` };
   }
 
   async describeKey(keyId: string): Promise<KeyDescription> {

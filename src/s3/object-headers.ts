@@ -82,6 +82,7 @@ export function objectHeaders(meta: ObjectMeta, withChecksums: boolean): Headers
   for (const [k, v] of Object.entries(meta.userMeta ?? {})) out[`x-amz-meta-${k}`] = v;
   if (meta.storageClass && meta.storageClass !== 'STANDARD') out['x-amz-storage-class'] = meta.storageClass;
   if (meta.parts && meta.parts.length > 0) out['x-amz-mp-parts-count'] = meta.parts.length;
+  if (meta.tags && Object.keys(meta.tags).length > 0) out['x-amz-tagging-count'] = Object.keys(meta.tags).length;
   if (withChecksums) Object.assign(out, checksumHeaders(meta));
   Object.assign(out, sseHeaders(envelopeOf(meta)));
   return out;

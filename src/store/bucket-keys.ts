@@ -20,6 +20,19 @@ export class StoredBucketKeys implements BucketKeyRecords {
     await this.db.put(rec.id, rec);
   }
 
+  /** One LMDB write transaction: read, decide, write; resolves when durable (a compare-and-swap when `f` compares). */
+  async update(id: string, f: (current: BucketKeyRecord) => BucketKeyRecord | undefined): Promise<{ record: BucketKeyRecord | undefined; applied: boolean }> {
+    return this.db.transaction(() => {
+      const cur = this.db.get(id);
+      if (cur === undefined) return { record: undefined, applied: false };
+      const next = f(structuredClone(cur));
+      if (next === undefined) return { record: cur, applied: false };
+      if (next.id !== id) throw new Error(`bucket-key update of ${id} returned record ${next.id}`);
+      this.db.put(id, next);
+      return { record: next, applied: true };
+    });
+  }
+
   *list(bucket?: string): Iterable<BucketKeyRecord> {
     for (const { value } of this.db.getRange({})) if (bucket === undefined || value.bucket === bucket) yield value;
   }

@@ -5,6 +5,8 @@ import { envelopeOf, metaFromRequest } from '../object-headers.js';
 import { parseSseRequest, sseHeaders } from '../sse.js';
 import { checkCopySourceConditions, writeConditions } from '../preconditions.js';
 import { isoDate } from '../xml.js';
+import { parseTaggingHeader, tagCount, taggingDirective } from '../tagging.js';
+import type { ObjectMeta } from '../../store/types.js';
 
 export function parseCopySource(value: string): { bucket: string; key: string } {
   let v = value;
@@ -40,9 +42,14 @@ export async function copyObject(ctx: S3Context): Promise<void> {
   if (src.bucket === bucket && src.key === key && directive === 'COPY' && requested.storageClass === undefined && ctx.req.headers['x-amz-server-side-encryption'] === undefined) {
     throw new S3Error('InvalidRequest', "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.");
   }
-  const dstMeta = directive === 'REPLACE'
+  const dstMeta: Partial<ObjectMeta> = directive === 'REPLACE'
     ? { contentType: undefined, contentEncoding: undefined, contentDisposition: undefined, contentLanguage: undefined, cacheControl: undefined, expires: undefined, websiteRedirect: undefined, ...requested }
     : requested.storageClass ? { storageClass: requested.storageClass } : {};
+  // x-amz-tagging-directive: COPY (default) keeps the source's tags, REPLACE takes x-amz-tagging (or none).
+  if (taggingDirective(ctx.req.headers) === 'REPLACE') {
+    const tags = parseTaggingHeader(ctx.req.headers);
+    dstMeta.tags = tagCount(tags) > 0 ? tags : undefined;
+  }
   const sse = parseSseRequest(ctx.req.headers);
   const stored = await ctx.objects.copy(src, { bucket, key, meta: dstMeta, sse }, (m) => checkCopySourceConditions(ctx.req.headers, m), writeConditions(ctx.req.headers));
   const checksums: Record<string, string> = {};

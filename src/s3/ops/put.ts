@@ -6,12 +6,15 @@ import { envelopeOf, metaFromRequest } from '../object-headers.js';
 import { checkRequestAcl } from './acl.js';
 import { parseSseRequest, sseHeaders } from '../sse.js';
 import { writeConditions } from '../preconditions.js';
+import { parseTaggingHeader, tagCount } from '../tagging.js';
 
 export async function putObject(ctx: S3Context): Promise<void> {
   const { bucket, key } = ctx.target as { bucket: string; key: string };
   ctx.objects.requireBucket(bucket);
   checkRequestAcl(ctx.req.headers);
   const meta = metaFromRequest(ctx.req.headers);
+  const tags = parseTaggingHeader(ctx.req.headers);
+  if (tagCount(tags) > 0) meta.tags = tags;
   const cond = writeConditions(ctx.req.headers);
   const sse = parseSseRequest(ctx.req.headers);
   const body = openRequestBody(ctx, { maxSize: ctx.config.maxObjectSize });
