@@ -5,7 +5,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -207,6 +207,55 @@ async function s3put(c: LeanClient, key: string, body: Buffer): Promise<number> 
   return (await c.send('PUT', `/bench/${key}`, { body })).status;
 }
 
+/**
+ * Issue #3's big transfer: boto3 (Debian's) uploads a generated file with multipart and
+ * downloads it with parallel ranged GETs; both files must hash the same while the server's
+ * RSS stays flat. AKKO_BENCH_BOTO3_GIB=5 for the full 5 GiB (needs that much free disk twice).
+ */
+async function boto3Transfer(s: Server): Promise<string> {
+  const gib = Number(process.env.AKKO_BENCH_BOTO3_GIB ?? 1);
+  if (gib <= 0 || !existsSync('/usr/bin/python3')) return 'boto3 transfer: skipped';
+  const dir = mkdtempSync(join(tmpdir(), 'akko-bench-boto3-'));
+  const script = `
+import boto3, hashlib, os, sys, time
+from boto3.s3.transfer import TransferConfig
+src, dst, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+block = os.urandom(64 * 1024 * 1024)
+with open(src, 'wb') as f:
+    left = size
+    while left > 0:
+        n = min(left, len(block)); f.write(block[:n]); left -= n
+def sha(p):
+    h = hashlib.sha256()
+    with open(p, 'rb') as f:
+        for chunk in iter(lambda: f.read(8 * 1024 * 1024), b''): h.update(chunk)
+    return h.hexdigest()
+s3 = boto3.client('s3', endpoint_url=os.environ['ENDPOINT'], region_name='us-east-1')
+cfg = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024, max_concurrency=4)
+t = time.time(); s3.upload_file(src, 'bench', 'boto3-huge', Config=cfg); up = time.time() - t
+t = time.time(); s3.download_file('bench', 'boto3-huge', dst, Config=cfg); down = time.time() - t
+same = sha(src) == sha(dst)
+print(f"{size / 2**20 / up:.1f} {size / 2**20 / down:.1f} {'identical' if same else 'DIFFERENT'}")
+`;
+  try {
+    const size = Math.round(gib * 1024 ** 3);
+    const watched = await watchRss(s.child.pid!, () => new Promise<string>((res, rej) => {
+      const child = spawn('/usr/bin/python3', ['-c', script, join(dir, 'src'), join(dir, 'dst'), String(size)], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ENDPOINT: s.url, AWS_ACCESS_KEY_ID: AK, AWS_SECRET_ACCESS_KEY: SK, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.on('exit', (code) => (code === 0 ? res(out.trim()) : rej(new Error(`boto3 transfer exited ${code}`))));
+    }));
+    const [up, down, verdict] = watched.result.split(' ');
+    if (verdict !== 'identical') throw new Error('boto3 download differs from the upload');
+    return `${s.name}: boto3 ${gib} GiB multipart upload ${up} MiB/s, parallel ranged download ${down} MiB/s, ${verdict}; server RSS ${watched.baseline.toFixed(0)} -> peak ${watched.peak.toFixed(0)} MiB`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const kmsCalls = new Map<string, number>();
 const configs: [string, string[]][] = [['enc-off', ['--encryption', 'off']], ['enc-on', ['--encryption', 'on']]];
 const servers: Server[] = [];
@@ -216,6 +265,7 @@ try {
     const s = await startServer(name, args);
     servers.push(s);
     results.set(name, await scenarios(s));
+    rss.push(await boto3Transfer(s));
     console.log(`\n== ${name}: peak server RSS ${peakRssMiB(s.child.pid!).toFixed(0)} MiB; KMS calls during 10,000 PUTs: ${kmsCalls.get(name)}`);
     for (const [label, r] of results.get(name)!) console.log(`${label.padEnd(42)} ${fmt(r)}`);
   }
