@@ -14,7 +14,7 @@
 //     FULL_OBJECT = the parts' CRCs combined (crc(A‖B) from crc(A), crc(B), |B|), no data read.
 //   - ETag: MD5 of the concatenated binary part MD5s, then "-N".
 import { createHash } from 'node:crypto';
-import { Readable, type Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { RequestBody, VerifiedBody } from '../s3/body.js';
 import {
   BodyDigester,
@@ -39,7 +39,7 @@ import type {
   UploadRecord,
 } from '../store/types.js';
 import type { SseChoice } from './crypto.js';
-import type { ObjectService, Seal } from './objects.js';
+import { plainBody, type ObjectService, type Seal } from './objects.js';
 
 export type ChecksumType = 'COMPOSITE' | 'FULL_OBJECT';
 
@@ -221,7 +221,7 @@ export class MultipartService {
         throw new S3Error('InvalidRequest', `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PART_SIZE}`);
       }
       const source: Readable = length > 0 ? this.objects.readRange(opened, start, end) : Readable.from([]);
-      written = await this.objects.writeBody(bodyFromStream(source, length, algorithm), this.sealOf(bucket, upload));
+      written = await this.objects.writeBody(plainBody(source, algorithm, length), this.sealOf(bucket, upload));
     } finally {
       await Promise.all(opened.handles.map((h) => h.close().catch(() => {})));
     }
@@ -362,20 +362,6 @@ export function fullObjectChecksum(algorithm: CrcAlgorithm, parts: { size: numbe
 }
 
 /** A copy source as a RequestBody: MD5 (the part's ETag) and the upload's checksum, computed in passing. */
-function bodyFromStream(source: Readable, length: number, algorithm: ChecksumAlgorithm): RequestBody {
-  const digester = new BodyDigester({ algorithms: [algorithm], md5: true });
-  const stages: Transform[] = [digester];
-  return {
-    source,
-    stages,
-    length,
-    verify(): VerifiedBody {
-      if (digester.bytes !== length) throw new Error(`copy source gave ${digester.bytes} bytes, expected ${length}`);
-      const d = digester.digests();
-      return { size: digester.bytes, md5: d.md5!, algorithm, checksum: d.checksums[algorithm]!, clientChecksum: false };
-    },
-  };
-}
 
 /**
  * The periodic sweep that aborts uploads older than the store's multipartMaxAgeSeconds (the

@@ -37,12 +37,15 @@ export type OpenObject = OpenedObject & { bucket: string };
  * A body the server itself produces (a copy source, an object being encrypted in place):
  * digested like a request body so the stored ETag and checksum describe exactly these bytes.
  */
-export function plainBody(source: Readable, algorithm: ChecksumAlgorithm): BodySource {
+export function plainBody(source: Readable, algorithm: ChecksumAlgorithm, expectedLength?: number): BodySource {
   const digester = new BodyDigester({ algorithms: [algorithm], md5: true });
   return {
     source,
     stages: [digester],
     verify() {
+      if (expectedLength !== undefined && digester.bytes !== expectedLength) {
+        throw new Error(`the source gave ${digester.bytes} bytes, ${expectedLength} were expected`);
+      }
       const d = digester.digests();
       return { size: digester.bytes, md5: d.md5!, algorithm, checksum: d.checksums[algorithm]!, clientChecksum: false };
     },
