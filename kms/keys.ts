@@ -147,6 +147,13 @@ export class Encryption {
     this.rawProviders.set(p.name, p);
   }
 
+  /** Closes a reader (its keyring was retired); the primary cannot be removed. */
+  removeProvider(name: string): void {
+    if (name === this.provider.name) throw new Error(`the ${name} KMS provider is this server's own`);
+    this.providers.delete(name);
+    this.rawProviders.delete(name);
+  }
+
   /** The instrumented provider by name (the primary or a reader). */
   providerFor(name: string): KmsProvider | undefined {
     return this.providers.get(name);
@@ -422,7 +429,9 @@ export class Encryption {
     const mk = `${bucket}\0${keyId}`;
     for (;;) {
       let cur = this.current.get(mk);
-      if (!cur) {
+      // Not while a generation is in flight: its record may already be readable in the store
+      // before it is cached, and restoring it here would cost a needless KMS Decrypt.
+      if (!cur && !this.generating.has(mk)) {
         cur = this.restore(bucket, keyId);
         if (cur) this.current.set(mk, cur);
       }

@@ -7,6 +7,7 @@ import { registry } from './metrics.js';
 import { dispatchS3 } from './s3/dispatch.js';
 import { ObjectService } from './service/objects.js';
 import { startStaleUploadSweep } from './service/multipart.js';
+import { startLifecycleSweep } from './service/lifecycle.js';
 import { Store } from './store/store.js';
 import { Keystore } from '../secrets/keystore.js';
 import { Encryption } from '../kms/keys.js';
@@ -124,6 +125,7 @@ export async function startServer(config: Config, print: (line: string) => void)
     metrics: await listen(metrics, config.host, config.metricsPort),
   };
   const uploadSweep = startStaleUploadSweep(store, log);
+  const lifecycleSweep = startLifecycleSweep(store, log);
   await keyops.start();
   let closing: Promise<void> | undefined;
   return {
@@ -139,6 +141,7 @@ export async function startServer(config: Config, print: (line: string) => void)
         keystore.close();
         await keyops.close();
         await uploadSweep.stop();
+        await lifecycleSweep.stop();
         encryption?.close();
         await store.close();
       })();

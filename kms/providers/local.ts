@@ -193,14 +193,32 @@ export class LocalKmsProvider implements KmsProvider {
    * again, so the caller first proves that nothing references it. The current version of a key
    * cannot be retired (rotate first).
    */
-  async retireVersion(kid: string): Promise<void> {
+  async retireVersion(kid: string, opts: { allowCurrent?: boolean } = {}): Promise<{ archived?: string }> {
     await this.reload();
     const parsed = parseKid(kid);
     const key = parsed ? (this.store.get(kid) as jose.JWK.Key | null) : null;
     if (!parsed || !key) throw new KmsKeyNotFoundError(kid);
-    if (this.currentKid(parsed.name) === kid) throw new Error(`${kid} is the current version of ${parsed.name}: rotate first, then re-wrap, then retire it`);
+    if (this.currentKid(parsed.name) === kid && !opts.allowCurrent) throw new Error(`${kid} is the current version of ${parsed.name}: rotate first, then re-wrap, then retire it`);
+    if (this.store.all().length === 1) {
+      // The last key of the keyring (after a move to another KMS): the file goes aside, kept
+      // 0600, for the operator to move offline or destroy; nothing here can read it again.
+      const archived = `${this.file}.retired-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      await rename(this.file, archived);
+      const dir = await open(dirname(this.file), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+      this.store.remove(key);
+      return { archived };
+    }
+    if (parsed.name === this.defaultKey && this.versions(parsed.name).length === 1) {
+      throw new Error(`${kid} is the only version of the keyring's default key ${parsed.name}; retire the other keys first, or keep it`);
+    }
     this.store.remove(key);
     await this.persist();
+    return {};
   }
 
   /** temp file (0600) → fsync → rename → fsync dir: a crash leaves the old keyring or the new one. */

@@ -322,6 +322,13 @@ function common(c: Command): Command {
     .option('--json', 'print the result as JSON');
 }
 
+/** For an AWS KMS the server does not use yet (before a migration): where it is. */
+function awsOptions(c: Command): Command {
+  return c
+    .option('--kms-endpoint <url>', 'aws: KMS endpoint when it is not the server\'s own provider (default: remembered, then the AWS default)')
+    .option('--kms-region <region>', 'aws: KMS region (default: from the key ARN, then remembered)');
+}
+
 function jobOptions(c: Command): Command {
   return c
     .option('--dry-run', 'count what would change, change nothing')
@@ -361,33 +368,33 @@ export function registerKmsCommands(program: Command): void {
       else printKeys(b);
       return 0;
     }));
-  common(keys.command('create').description('create a key (local: a new keyring key NAME; aws: CreateKey, optionally with --alias)'))
+  awsOptions(common(keys.command('create').description('create a key (local: a new keyring key NAME; aws: CreateKey, optionally with --alias)')))
     .argument('[name]', 'local key name')
     .addOption(new Option('--provider <local|aws>', 'default: the server\'s provider').choices(['local', 'aws']))
     .option('--alias <alias/name>', 'aws: alias for the new key')
     .option('--description <text>', 'aws: key description')
-    .action(act(async (name: string | undefined, o: Common & { provider?: string; alias?: string; description?: string }) => {
-      const b = await new AdminClient(o).ok('POST', '/kms/keys', { body: { name, provider: o.provider, alias: o.alias, description: o.description } });
+    .action(act(async (name: string | undefined, o: Common & { provider?: string; alias?: string; description?: string; kmsEndpoint?: string; kmsRegion?: string }) => {
+      const b = await new AdminClient(o).ok('POST', '/kms/keys', { body: { name, provider: o.provider, alias: o.alias, description: o.description, endpoint: o.kmsEndpoint, region: o.kmsRegion } });
       if (o.json) print(JSON.stringify(b));
       else print(b.provider === 'local' ? `created local key ${b.key} (${b.kid}) in ${b.file}` : `created aws key ${b.keyId}\n  arn ${b.arn}${b.alias ? `\n  alias ${b.alias}` : ''}`);
       return 0;
     }));
-  common(keys.command('describe').description('one key: versions (local) or ARN, state, rotation status (aws)'))
+  awsOptions(common(keys.command('describe').description('one key: versions (local) or ARN, state, rotation status (aws)')))
     .argument('[key]', 'key name, kid, key id, ARN or alias (default: the server\'s default key)')
     .addOption(new Option('--provider <local|aws>').choices(['local', 'aws']))
-    .action(act(async (key: string | undefined, o: Common & { provider?: string }) => {
-      const b = await new AdminClient(o).ok('GET', '/kms/keys/describe', { query: { keyId: key, provider: o.provider } });
+    .action(act(async (key: string | undefined, o: Common & { provider?: string; kmsEndpoint?: string; kmsRegion?: string }) => {
+      const b = await new AdminClient(o).ok('GET', '/kms/keys/describe', { query: { keyId: key, provider: o.provider, endpoint: o.kmsEndpoint, region: o.kmsRegion } });
       if (o.json) print(JSON.stringify(b));
       else printKeys(b);
       return 0;
     }));
 
-  common(kms.command('rotate').description('new key material becomes current (local: a new keyring version; aws: RotateKeyOnDemand); old material keeps decrypting'))
+  awsOptions(common(kms.command('rotate').description('new key material becomes current (local: a new keyring version; aws: RotateKeyOnDemand); old material keeps decrypting')))
     .option('--key-id <id>', 'key to rotate (default: the server\'s default key)')
     .addOption(new Option('--provider <local|aws>').choices(['local', 'aws']))
     .option('--keep-bucket-keys', 'let current bucket keys run out instead of starting new ones (under the new material) now')
-    .action(act(async (o: Common & { keyId?: string; provider?: string; keepBucketKeys?: boolean }) => {
-      const b = await new AdminClient(o).ok('POST', '/kms/rotate', { body: { keyId: o.keyId, provider: o.provider, retireBucketKeys: !o.keepBucketKeys } });
+    .action(act(async (o: Common & { keyId?: string; provider?: string; keepBucketKeys?: boolean; kmsEndpoint?: string; kmsRegion?: string }) => {
+      const b = await new AdminClient(o).ok('POST', '/kms/rotate', { body: { keyId: o.keyId, provider: o.provider, retireBucketKeys: !o.keepBucketKeys, endpoint: o.kmsEndpoint, region: o.kmsRegion } });
       if (o.json) print(JSON.stringify(b));
       else {
         print(`rotated ${b.provider} key ${b.key}: ${b.previousVersion ?? '?'} -> ${b.currentVersion ?? '(new material, id not reported)'} (current); older versions keep decrypting`);
@@ -414,12 +421,12 @@ export function registerKmsCommands(program: Command): void {
       runJob(o, 'encrypt-existing', { bucket: o.bucket, keyId: o.keyId, dryRun: o.dryRun || undefined, maxRate: o.maxRate === undefined ? undefined : Number(o.maxRate) }),
     ));
 
-  common(kms.command('retire').description('remove an old local key version (or disable an AWS key) once nothing references it; says how many bucket keys and objects still do'))
+  awsOptions(common(kms.command('retire').description('remove an old local key version (or disable an AWS key) once nothing references it; says how many bucket keys and objects still do')))
     .argument('<key>', 'local NAME/vN, or an AWS key id/ARN/alias')
     .addOption(new Option('--provider <local|aws>').choices(['local', 'aws']))
     .option('--dry-run', 'only count the references')
-    .action(act(async (key: string, o: Common & { provider?: string; dryRun?: boolean }) => {
-      const b = await new AdminClient(o).ok<{ retired: boolean; refused?: string; keyId: string; provider: string; references: { bucketKeys: number; objects: number; buckets: string[] }; note?: string }>('POST', '/kms/retire', { body: { keyId: key, provider: o.provider, dryRun: o.dryRun || undefined } });
+    .action(act(async (key: string, o: Common & { provider?: string; dryRun?: boolean; kmsEndpoint?: string; kmsRegion?: string }) => {
+      const b = await new AdminClient(o).ok<{ retired: boolean; refused?: string; keyId: string; provider: string; references: { bucketKeys: number; objects: number; buckets: string[] }; note?: string }>('POST', '/kms/retire', { body: { keyId: key, provider: o.provider, dryRun: o.dryRun || undefined, endpoint: o.kmsEndpoint, region: o.kmsRegion } });
       if (o.json) print(JSON.stringify(b));
       else {
         print(`${b.keyId}: referenced by ${b.references.bucketKeys} bucket key(s) and ${b.references.objects} object key(s)${b.references.buckets.length ? ` (buckets ${b.references.buckets.join(', ')})` : ''}`);

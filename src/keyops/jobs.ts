@@ -153,8 +153,12 @@ export class JobManager {
    */
   async start(kind: JobKind, params: Record<string, unknown>): Promise<{ job: JobRecord; attached: boolean; resumed: boolean }> {
     if (this.closed) throw new JobError('the server is shutting down', 503);
-    for (const r of this.running.values()) {
+    for (const r of [...this.running.values()]) {
       if (r.job.kind !== kind) continue;
+      if (r.job.state !== 'running') {
+        await r.done; // finishing: its record is being saved
+        continue;
+      }
       if (sameParams(r.job.params, params) && r.stopping !== 'cancel') return { job: r.job, attached: true, resumed: false };
       throw new JobError(`a ${kind} job is already running (${r.job.id}, ${JSON.stringify(r.job.params)}); wait for it or cancel it (akko-storage kms jobs cancel ${r.job.id})`, 409);
     }

@@ -239,10 +239,20 @@ export class KeyOperations {
       if (!local.hasKid(keyId)) throw new JobError(`no key version ${keyId} in the keyring ${local.file}`, 404);
       const refs = await this.references('local', (k, v) => k === name && v === version, (env) => localBlobKid(Buffer.from(env.wrappedKey, 'base64')) === keyId);
       const out = { provider: 'local', keyId, references: refs, retired: false, dryRun };
-      if (local.currentKid(name) === keyId) return { ...out, refused: `${keyId} is the current version of ${name}: rotate first (akko-storage kms rotate), re-wrap (akko-storage kms rewrap), then retire it` };
+      // With another primary KMS, no new key is made under the keyring: its current versions may go too.
+      const inUse = this.primary === 'local';
+      if (inUse && local.currentKid(name) === keyId) return { ...out, refused: `${keyId} is the current version of ${name}: rotate first (akko-storage kms rotate), re-wrap (akko-storage kms rewrap), then retire it` };
       if (refs.bucketKeys + refs.objects > 0) return { ...out, refused: `${keyId} still wraps ${refs.bucketKeys} bucket key(s)${refs.buckets.length ? ` (buckets ${refs.buckets.join(', ')})` : ''} and ${refs.objects} object key(s); run akko-storage kms rewrap first` };
       if (dryRun) return out;
-      await local.retireVersion(keyId);
+      try {
+        const r = await local.retireVersion(keyId, { allowCurrent: !inUse });
+        if (r.archived) {
+          this.d.encryption.removeProvider('local');
+          return { ...out, retired: true, note: `that was the keyring's last key: the keyring file is now ${r.archived} (0600); move it offline or destroy it` };
+        }
+      } catch (e) {
+        return { ...out, refused: (e as Error).message };
+      }
       return { ...out, retired: true };
     }
     const aws = this.aws(params, keyId);

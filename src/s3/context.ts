@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Config } from '../config.js';
 import type { ObjectService } from '../service/objects.js';
-import type { AuthResult } from './auth/sigv4.js';
+import type { AuthResult, SecretLookup } from './auth/sigv4.js';
 import type { Target } from './addressing.js';
 import type { Operation } from './router.js';
 import { S3Error } from './errors.js';
@@ -20,6 +20,13 @@ export interface S3Context {
   config: Config;
   objects: ObjectService;
 }
+
+/**
+ * What an operation that authenticates itself, or needs no authentication, gets: a CORS
+ * preflight (browsers send it without credentials) and POST Object (authenticated by its signed
+ * policy, not by the Authorization header). `secrets` is the keystore lookup SigV4 uses.
+ */
+export type PreAuthContext = Omit<S3Context, 'auth'> & { secrets: SecretLookup };
 
 export type Headers = Record<string, string | number | undefined>;
 

@@ -10,8 +10,9 @@ import { parseTarget } from './addressing.js';
 import { verifySigV4, type SecretLookup } from './auth/sigv4.js';
 import { sendError, type S3Context } from './context.js';
 import { S3Error, isS3Error } from './errors.js';
-import { HANDLERS } from './handlers.js';
-import { route, type Operation } from './router.js';
+import { applyCorsHeaders } from './cors.js';
+import { HANDLERS, PRE_AUTH_HANDLERS } from './handlers.js';
+import { PRE_AUTH_OPERATIONS, route, type Operation } from './router.js';
 
 export interface S3Deps {
   config: Config;
@@ -35,9 +36,19 @@ export async function dispatchS3(req: IncomingMessage, res: ServerResponse, deps
   try {
     const target = parseTarget(req.url ?? '/', req.headers.host, deps.config.virtualHostDomains);
     resource = target.rawPath;
+    // Browsers read a response only if it carries the CORS headers: set them (when the bucket's
+    // rules allow the Origin) before anything can fail, so errors carry them too.
+    applyCorsHeaders(req, res, deps.objects.store, target.bucket);
+    const routed = route(method, target.bucket, target.key, target.query, req.headers);
+    const preAuth = PRE_AUTH_OPERATIONS.has(routed) ? PRE_AUTH_HANDLERS[routed] : undefined;
+    if (preAuth) {
+      operation = routed;
+      await preAuth({ req, res, requestId, operation: routed, target, config: deps.config, objects: deps.objects, secrets: deps.secrets });
+      return;
+    }
     const auth = verifySigV4({ method, path: target.rawPath, query: target.rawQuery, headers: req.headers }, deps.secrets);
     if (!auth) throw new S3Error('AccessDenied');
-    operation = route(method, target.bucket, target.key, target.query, req.headers);
+    operation = routed;
     const handler = HANDLERS[operation];
     if (!handler) throw new S3Error('NotImplemented');
     const ctx: S3Context = { req, res, requestId, operation, target, auth, config: deps.config, objects: deps.objects };

@@ -20,6 +20,11 @@ import { putObject } from './ops/put.js';
 import { deleteBucketEncryption, getBucketEncryption, putBucketEncryption } from './ops/encryption-config.js';
 
 import { getBucketAcl, getObjectAcl, putBucketAcl, putObjectAcl } from './ops/acl.js';
+import { corsPreflight, deleteBucketCors, getBucketCors, putBucketCors } from './ops/cors.js';
+import { deleteBucketLifecycle, getBucketLifecycle, putBucketLifecycle } from './ops/lifecycle.js';
+import { postObject } from './ops/post-object.js';
+import { deleteBucketTagging, deleteObjectTagging, getBucketTagging, getObjectTagging, putBucketTagging, putObjectTagging } from './ops/tagging.js';
+import type { PreAuthContext } from './context.js';
 
 export type Handler = (ctx: S3Context) => Promise<void>;
 
@@ -43,6 +48,18 @@ export const HANDLERS: Partial<Record<Operation, Handler>> = {
   PutBucketAcl: putBucketAcl,
   GetObjectAcl: getObjectAcl,
   PutObjectAcl: putObjectAcl,
+  PutObjectTagging: putObjectTagging,
+  GetObjectTagging: getObjectTagging,
+  DeleteObjectTagging: deleteObjectTagging,
+  PutBucketTagging: putBucketTagging,
+  GetBucketTagging: getBucketTagging,
+  DeleteBucketTagging: deleteBucketTagging,
+  PutBucketLifecycleConfiguration: putBucketLifecycle,
+  GetBucketLifecycleConfiguration: getBucketLifecycle,
+  DeleteBucketLifecycle: deleteBucketLifecycle,
+  PutBucketCors: putBucketCors,
+  GetBucketCors: getBucketCors,
+  DeleteBucketCors: deleteBucketCors,
   GetBucketEncryption: getBucketEncryption,
   DeleteBucketEncryption: deleteBucketEncryption,
   CreateMultipartUpload: createMultipartUpload,
@@ -52,4 +69,10 @@ export const HANDLERS: Partial<Record<Operation, Handler>> = {
   AbortMultipartUpload: abortMultipartUpload,
   ListParts: listParts,
   ListMultipartUploads: listMultipartUploads,
+};
+
+/** The operations answered before SigV4 verification (router.ts PRE_AUTH_OPERATIONS). */
+export const PRE_AUTH_HANDLERS: Partial<Record<Operation, (ctx: PreAuthContext) => Promise<void>>> = {
+  PreflightCors: corsPreflight,
+  PostObject: postObject,
 };

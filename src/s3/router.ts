@@ -9,22 +9,31 @@ export type Operation =
   | 'AbortMultipartUpload' | 'ListParts' | 'ListMultipartUploads'
   | 'PutBucketEncryption' | 'GetBucketEncryption' | 'DeleteBucketEncryption'
   | 'GetBucketAcl' | 'PutBucketAcl' | 'GetObjectAcl' | 'PutObjectAcl'
+  | 'PutObjectTagging' | 'GetObjectTagging' | 'DeleteObjectTagging'
+  | 'PutBucketTagging' | 'GetBucketTagging' | 'DeleteBucketTagging'
+  | 'PutBucketLifecycleConfiguration' | 'GetBucketLifecycleConfiguration' | 'DeleteBucketLifecycle'
+  | 'PutBucketCors' | 'GetBucketCors' | 'DeleteBucketCors'
+  | 'PreflightCors' | 'PostObject'
   | 'NotImplemented';
 
 /** Bucket subresources served: query flag → method → operation. */
 const BUCKET_SUBRESOURCES: Record<string, Partial<Record<string, Operation>>> = {
   encryption: { GET: 'GetBucketEncryption', PUT: 'PutBucketEncryption', DELETE: 'DeleteBucketEncryption' },
   acl: { GET: 'GetBucketAcl', PUT: 'PutBucketAcl' },
+  tagging: { GET: 'GetBucketTagging', PUT: 'PutBucketTagging', DELETE: 'DeleteBucketTagging' },
+  lifecycle: { GET: 'GetBucketLifecycleConfiguration', PUT: 'PutBucketLifecycleConfiguration', DELETE: 'DeleteBucketLifecycle' },
+  cors: { GET: 'GetBucketCors', PUT: 'PutBucketCors', DELETE: 'DeleteBucketCors' },
 };
 
 /** Object subresources served: query flag → method → operation. */
 const OBJECT_SUBRESOURCES: Record<string, Partial<Record<string, Operation>>> = {
   acl: { GET: 'GetObjectAcl', PUT: 'PutObjectAcl' },
+  tagging: { GET: 'GetObjectTagging', PUT: 'PutObjectTagging', DELETE: 'DeleteObjectTagging' },
 };
 
 /** Subresources we do not serve yet; routed explicitly so they answer NotImplemented, not a wrong op. */
 const UNSUPPORTED_SUBRESOURCES = [
-  'policy', 'cors', 'lifecycle', 'tagging',
+  'policy',
   'website', 'logging', 'notification', 'replication', 'requestPayment', 'object-lock', 'retention',
   'legal-hold', 'restore', 'select', 'analytics', 'inventory', 'metrics', 'accelerate', 'ownershipControls',
   'publicAccessBlock', 'intelligent-tiering', 'policyStatus', 'attributes', 'torrent', 'versions',
@@ -57,7 +66,14 @@ function multipartOperation(method: string, query: URLSearchParams, headers: Rec
   }
 }
 
+/**
+ * Operations answered before SigV4 verification: the CORS preflight (browsers send OPTIONS
+ * without credentials) and POST Object (authenticated by the signed policy in its form).
+ */
+export const PRE_AUTH_OPERATIONS: ReadonlySet<Operation> = new Set<Operation>(['PreflightCors', 'PostObject']);
+
 export function route(method: string, bucket: string | undefined, key: string | undefined, query: URLSearchParams, headers: Record<string, unknown>): Operation {
+  if (method === 'OPTIONS') return 'PreflightCors';
   if (!bucket) return method === 'GET' ? 'ListBuckets' : 'NotImplemented';
   if (key === undefined) {
     for (const [flag, ops] of Object.entries(BUCKET_SUBRESOURCES)) {
@@ -75,6 +91,7 @@ export function route(method: string, bucket: string | undefined, key: string | 
     if (method === 'PUT') return unsupported || query.has('versioning') ? 'NotImplemented' : 'CreateBucket';
     if (method === 'DELETE') return unsupported ? 'NotImplemented' : 'DeleteBucket';
     if (method === 'POST' && query.has('delete') && !unsupported) return 'DeleteObjects';
+    if (method === 'POST' && !unsupported && !query.has('delete')) return 'PostObject';
     return 'NotImplemented';
   }
   for (const [flag, ops] of Object.entries(OBJECT_SUBRESOURCES)) {

@@ -26,6 +26,9 @@ import { S3Error } from '../errors.js';
 import { isStoredEncryption } from '../../service/crypto.js';
 import { envelopeOf, metaFromRequest } from '../object-headers.js';
 import { parseSseRequest, sseHeaders } from '../sse.js';
+import { lifecycleAbortDateFor } from '../lifecycle.js';
+import { parseTaggingHeader } from '../tagging.js';
+import { checkRequestAcl } from './acl.js';
 import { checkCopySourceConditions, writeConditions } from '../preconditions.js';
 import { isoDate, parseXml } from '../xml.js';
 import { OWNER } from './bucket.js';
@@ -87,32 +90,14 @@ function checksumElements(checksums: Record<string, string> | undefined, algorit
   return out;
 }
 
-// ---- x-amz-tagging ----
-
-/** x-amz-tagging (URL-encoded `k=v&k2=v2`) → tags, with S3's limits (InvalidTag). */
-export function parseTagging(value: string | undefined): Record<string, string> | undefined {
-  if (value === undefined) return undefined;
-  const tags: Record<string, string> = {};
-  const params = new URLSearchParams(value);
-  let n = 0;
-  for (const [k, v] of params) {
-    if (k === '' || Buffer.byteLength(k) > 128 || Buffer.byteLength(v) > 256) {
-      throw new S3Error('InvalidTag', 'The TagKey you have provided is invalid', { TagKey: k });
-    }
-    if (Object.prototype.hasOwnProperty.call(tags, k)) throw new S3Error('InvalidTag', 'Cannot provide multiple Tags with the same key', { TagKey: k });
-    tags[k] = v;
-    if (++n > 10) throw new S3Error('InvalidTag', 'Object tags cannot be greater than 10');
-  }
-  return tags;
-}
-
 // ---- CreateMultipartUpload ----
 
 export async function createMultipartUpload(ctx: S3Context): Promise<void> {
   const { bucket, key } = target(ctx);
   const h = ctx.req.headers;
   const meta: Partial<ObjectMeta> = metaFromRequest(h);
-  const tags = parseTagging(header(h, 'x-amz-tagging'));
+  checkRequestAcl(h);
+  const tags = parseTaggingHeader(h);
   if (tags) meta.tags = tags;
   const algName = header(h, 'x-amz-checksum-algorithm');
   let algorithm: ChecksumAlgorithm | undefined;
@@ -126,7 +111,10 @@ export async function createMultipartUpload(ctx: S3Context): Promise<void> {
   const settings = resolveChecksumSettings(algorithm, typeName?.trim().toUpperCase());
   const upload = await service(ctx).create(bucket, key, meta, settings, parseSseRequest(h));
   const seal = upload.seal as { sse?: string; kmsKeyId?: string; bucketKeyEnabled?: boolean } | undefined;
+  const abort = lifecycleAbortDateFor(ctx.objects.store.getBucket(bucket)?.config, key, upload.initiated);
   sendXml(ctx, 200, 'InitiateMultipartUploadResult', { Bucket: bucket, Key: key, UploadId: upload.uploadId }, {
+    'x-amz-abort-date': abort ? new Date(abort.date).toUTCString() : undefined,
+    'x-amz-abort-rule-id': abort?.ruleId,
     'x-amz-checksum-algorithm': settings.algorithm ? algorithmName(settings.algorithm) : undefined,
     'x-amz-checksum-type': settings.type,
     'x-amz-server-side-encryption': seal?.sse,
