@@ -165,7 +165,7 @@ export class EncryptExistingJob implements JobImpl<Item> {
           if (isStoredEncryption(p.encryption)) {
             parts.push(p);
           } else {
-            const w = await this.writePiece(opened, off, p.size, p.etag, p.checksums, seal, `${bucket}/${key} part ${p.partNumber ?? parts.length + 1}`);
+            const w = await this.writePiece(opened, off, p.size, p.etag, p.checksums, seal, `part ${p.partNumber ?? parts.length + 1}: `, ctx.signal);
             written.push(w.blobId);
             parts.push({ ...p, blobId: w.blobId, encryption: w.encryption });
           }
@@ -173,7 +173,7 @@ export class EncryptExistingJob implements JobImpl<Item> {
         }
         next = { ...m, blobId: parts[0]!.blobId, parts };
       } else {
-        const w = await this.writePiece(opened, 0, m.size, m.etag, m.checksums, seal, `${bucket}/${key}`);
+        const w = await this.writePiece(opened, 0, m.size, m.etag, m.checksums, seal, '', ctx.signal);
         written.push(w.blobId);
         next = { ...m, blobId: w.blobId, encryption: w.encryption };
       }
@@ -204,19 +204,31 @@ export class EncryptExistingJob implements JobImpl<Item> {
     etag: string,
     checksums: Record<string, string> | undefined,
     seal: Seal,
+    /** '' for a whole object, `part N: ` for a part: prefixes messages (the job names the object). */
     what: string,
+    signal: AbortSignal,
   ): Promise<{ blobId: string; encryption: StoredEncryption }> {
     const { objects, store } = this.deps;
     const algorithm = algorithmOf(checksums);
     const source = size > 0 ? objects.readRange(opened, off, off + size - 1) : Readable.from([]);
-    const w = await objects.writeBody(plainBody(source, algorithm), seal);
+    // A stop (Ctrl-C, server shutdown) abandons a large object in flight: its new blob is
+    // discarded, the object stays as it was, and the next run does it again.
+    const onAbort = () => source.destroy(Object.assign(new Error(`${what}stopped`), { name: 'AbortError' }));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let w;
     try {
-      if (w.verified.size !== size) throw new Error(`${what}: read ${w.verified.size} bytes, its metadata says ${size}; left as it is`);
+      w = await objects.writeBody(plainBody(source, algorithm), seal);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    try {
+      if (w.verified.size !== size) throw new Error(`${what}read ${w.verified.size} bytes, its metadata says ${size}; left as it is`);
       const md5 = unquote(etag);
-      if (/^[0-9a-f]{32}$/.test(md5) && w.verified.md5.toString('hex') !== md5) throw new Error(`${what}: its bytes do not match its ETag; left as it is`);
+      if (/^[0-9a-f]{32}$/.test(md5) && w.verified.md5.toString('hex') !== md5) throw new Error(`${what}its bytes do not match its ETag; left as it is`);
       const stored = checksums?.[algorithm];
-      if (stored !== undefined && !stored.includes('-') && stored !== w.verified.checksum) throw new Error(`${what}: its bytes do not match its ${algorithm} checksum; left as it is`);
-      if (!w.encryption) throw new Error(`${what}: the write path did not encrypt`);
+      if (stored !== undefined && !stored.includes('-') && stored !== w.verified.checksum) throw new Error(`${what}its bytes do not match its ${algorithm} checksum; left as it is`);
+      if (!w.encryption) throw new Error(`${what}the write path did not encrypt`);
       return { blobId: w.blobId, encryption: w.encryption };
     } catch (e) {
       await store.deleteBlobs([w.blobId]).catch(() => {});

@@ -96,8 +96,15 @@ export class KeyOps {
     return out;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Server shutdown: jobs stop at their next item and stay `running` (resumed at the next
+   * start). A KMS call still in flight is not waited for beyond a few seconds, so that SIGTERM
+   * keeps its 10 s promise; what it did is redone after the restart (every step is idempotent).
+   */
+  async close(waitMs = 3000): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.jobs.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.jobs.close(), new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
 }

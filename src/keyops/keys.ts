@@ -24,6 +24,9 @@ export interface KeyOpsDeps {
 
 type ProviderName = 'local' | 'aws';
 
+/** AWS KMS clients opened for operator commands against a KMS that is not one of the server's providers. */
+const commandClients = new Map<string, AwsKmsProvider>();
+
 function providerParam(v: unknown): ProviderName | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   if (v !== 'local' && v !== 'aws') throw new JobError(`--provider must be local or aws, not ${JSON.stringify(v)}`);
@@ -61,7 +64,15 @@ export class KeyOperations {
     const s = rememberedAws(this.d.store) ?? {};
     const endpoint = (params.endpoint as string | undefined) ?? s.endpoint ?? this.d.config.kmsEndpoint;
     const region = (params.region as string | undefined) ?? regionOf(keyId) ?? s.region;
-    return openAws({ endpoint, region, keyId: keyId ?? s.keyId ?? 'alias/akko-storage' });
+    // One client per KMS: the key a command names is passed to each call, not taken from here.
+    const k = `${endpoint ?? ''}\0${region ?? ''}`;
+    let p = commandClients.get(k);
+    if (!p) {
+      if (commandClients.size >= 8) for (const c of commandClients.values()) c.destroy();
+      if (commandClients.size >= 8) commandClients.clear();
+      commandClients.set(k, (p = openAws({ endpoint, region, keyId: keyId ?? s.keyId ?? 'alias/akko-storage' })));
+    }
+    return p;
   }
 
   private recordCounts(): Map<string, number> {

@@ -67,7 +67,7 @@ export async function pool<T>(items: T[], concurrency: number, f: (t: T, i: numb
 
 export async function putAll(c: LeanClient, objs: Obj[], concurrency = 48): Promise<void> {
   await pool(objs, concurrency, async (o) => {
-    const r = await c.send('PUT', `/${o.bucket}/${encodeURIComponent(o.key)}`, { body: o.body });
+    const r = await c.send('PUT', `/${o.bucket}/${o.key}`, { body: o.body });
     if (r.status !== 200) throw new Error(`PUT ${o.bucket}/${o.key}: ${r.status}`);
   });
 }
@@ -76,7 +76,7 @@ export async function putAll(c: LeanClient, objs: Obj[], concurrency = 48): Prom
 export async function verifyAll(c: LeanClient, objs: Obj[], concurrency = 48): Promise<string[]> {
   const bad: string[] = [];
   await pool(objs, concurrency, async (o) => {
-    const r = await c.send('GET', `/${o.bucket}/${encodeURIComponent(o.key)}`, { keepBody: true });
+    const r = await c.send('GET', `/${o.bucket}/${o.key}`, { keepBody: true });
     if (r.status !== 200 || !r.body!.equals(o.body)) bad.push(`${o.bucket}/${o.key}: ${r.status} ${r.body?.length}/${o.body.length}`);
   });
   return bad;
