@@ -37,6 +37,7 @@ program
   .option('--kms-provider <local|aws>', 'KMS provider (AKKO_KMS_PROVIDER, default local)')
   .option('--kms-key-id <id>', 'KMS key id (AKKO_KMS_KEY_ID)')
   .option('--kms-endpoint <url>', 'KMS endpoint override (AKKO_KMS_ENDPOINT)')
+  .option('--kms-keyring <file|k8s-secret:[ns/]name>', 'local keyring: a file, or a Kubernetes Secret (AKKO_KMS_KEYRING, default <data-dir>/kms-keyring.json)')
   .action(async (opts: Record<string, unknown>) => {
     const config = loadConfig(opts);
     // Loaded after the settings are valid, so a bad setting is reported at once.

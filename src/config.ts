@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseKeyringLocation } from '../kms/keyring/storage.js';
 
 export const PLATFORM_BUCKETS = [
   'akko-iceberg',
@@ -36,6 +37,19 @@ export const configSchema = z
     kmsProvider: z.enum(['local', 'aws']).default('local'),
     kmsKeyId: z.string().min(1).optional(),
     kmsEndpoint: z.url().optional(),
+    /** The local keyring: a file (relative to the data dir) or `k8s-secret:[namespace/]name`. */
+    kmsKeyring: z
+      .string()
+      .min(1)
+      .optional()
+      .superRefine((v, ctx) => {
+        if (v === undefined) return;
+        try {
+          parseKeyringLocation(v);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
+      }),
     /** Host suffixes under which `<bucket>.<suffix>` is virtual-host-style addressing. */
     virtualHostDomains: list.default(['localhost']),
     /** Seconds SIGTERM waits for in-flight requests before closing connections. */
@@ -68,6 +82,7 @@ export const ENV_NAMES: Record<string, string> = {
   kmsProvider: 'AKKO_KMS_PROVIDER',
   kmsKeyId: 'AKKO_KMS_KEY_ID',
   kmsEndpoint: 'AKKO_KMS_ENDPOINT',
+  kmsKeyring: 'AKKO_KMS_KEYRING',
   virtualHostDomains: 'AKKO_VIRTUAL_HOST_DOMAINS',
   multipartMaxAgeSeconds: 'AKKO_MULTIPART_MAX_AGE_SECONDS',
 };

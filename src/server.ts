@@ -90,7 +90,7 @@ async function openEncryption(config: Config, store: Store): Promise<Encryption 
   if (config.kmsProvider === 'aws' && !config.kmsKeyId) return undefined; // only allowed with encryption off (config.ts)
   const records = new StoredBucketKeys(store);
   try {
-    const provider = await openKmsProvider({ kind: config.kmsProvider, dataDir: config.dataDir, records, keyId: config.kmsKeyId, endpoint: config.kmsEndpoint });
+    const provider = await openKmsProvider({ kind: config.kmsProvider, dataDir: config.dataDir, records, keyId: config.kmsKeyId, endpoint: config.kmsEndpoint, keyring: config.kmsKeyring });
     // The other provider of a migration (kms rewrap --to-provider), when stored bucket keys name it.
     const readers = await openReaders(config, store, records);
     return Encryption.create({ provider, records, readers, log });

@@ -1,12 +1,14 @@
-// The `local` KMS: a versioned keyring of 256-bit JWKs (kid `<name>/v<N>`) in one file of the
-// data dir. Data keys are wrapped as flattened JWE (A256GCMKW + A256GCM) whose additional
+// The `local` KMS: a versioned keyring of 256-bit JWKs (kid `<name>/v<N>`), kept in a file of
+// the data dir or in a Kubernetes Secret (kms/keyring/). Data keys are wrapped as flattened JWE (A256GCMKW + A256GCM) whose additional
 // authenticated data is the encryption context; the AAD is not stored in the blob but supplied
 // again at decrypt time, so a different context fails authentication, as in AWS KMS.
 import { randomFillSync, randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import jose from 'node-jose';
 import { IntegrityError, KmsKeyNotFoundError } from '../errors.js';
+import { FileKeyringStorage } from '../keyring/file.js';
+import { SecretKeyringStorage } from '../keyring/secret.js';
+import { parseKeyringLocation, type KeyringDocument, type KeyringStorage } from '../keyring/storage.js';
 import type { BucketKeyRecord, BucketKeyRecords, DataKey, EncryptionContext, KeyDescription, KmsProvider } from '../types.js';
 
 export const KEYRING_FILE = 'kms-keyring.json';
@@ -14,24 +16,28 @@ export const DEFAULT_LOCAL_KEY = 'akko-default';
 const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const KID = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})\/v([1-9][0-9]{0,8})$/;
 
-interface KeyringFile {
-  format: 'akko-keyring';
-  version: 1;
-  defaultKey: string;
-  keys: Array<Record<string, unknown>>;
+/**
+ * Where the keyring is: the `kmsKeyring` setting (a file path, relative to the data dir, or
+ * `k8s-secret:[namespace/]name`), by default `<dataDir>/kms-keyring.json`.
+ */
+export function keyringStorage(dataDir: string, setting?: string): KeyringStorage {
+  if (!setting) return new FileKeyringStorage(join(dataDir, KEYRING_FILE));
+  const loc = parseKeyringLocation(setting);
+  if (loc.kind === 'secret') return new SecretKeyringStorage({ name: loc.name, namespace: loc.namespace });
+  return new FileKeyringStorage(isAbsolute(loc.path) ? loc.path : resolve(dataDir, loc.path));
 }
 
 /** The server must not start: stored bucket keys name keyring keys that are not there. */
 export class KeyringMissingKeysError extends Error {
   override name = 'KeyringMissingKeysError';
   constructor(
-    readonly file: string,
+    readonly location: string,
     readonly keyIds: string[],
-    fileMissing = false,
+    missing = false,
   ) {
     super(
-      `${fileMissing ? `keyring ${file} does not exist` : `keyring ${file} lacks key(s) ${keyIds.join(', ')}`} but stored bucket keys reference ${keyIds.join(', ')}; ` +
-        'restore the keyring file from backup (a replacement keyring cannot decrypt existing objects, so none is created)',
+      `${missing ? `keyring ${location} does not exist` : `keyring ${location} lacks key(s) ${keyIds.join(', ')}`} but stored bucket keys reference ${keyIds.join(', ')}; ` +
+        'restore the keyring from backup (a replacement keyring cannot decrypt existing objects, so none is created)',
     );
   }
 }
@@ -59,8 +65,8 @@ export function localBlobKid(ciphertext: Buffer): string | undefined {
 
 export interface LocalKmsOptions {
   dataDir: string;
-  /** Default `<dataDir>/kms-keyring.json`. */
-  file?: string;
+  /** Default: the file `<dataDir>/kms-keyring.json`. */
+  storage?: KeyringStorage;
   /** Name of the key created with a new keyring. */
   defaultKeyName?: string;
   /** Stored bucket keys: a missing keyring file with local records present is refused. */
@@ -83,40 +89,49 @@ export class LocalKmsProvider implements KmsProvider {
   private defaultKey!: string;
   private configuredDefault?: string;
 
-  private constructor(readonly file: string) {}
+  private constructor(private readonly storage: KeyringStorage) {}
+
+  /** Where the keyring is kept (a path or a Kubernetes Secret), for messages. */
+  get location(): string {
+    return this.storage.location;
+  }
 
   /** Loads the keyring, or creates it with one key when there is none and nothing depends on one. */
   static async open(opts: LocalKmsOptions): Promise<LocalKmsProvider> {
-    const p = new LocalKmsProvider(opts.file ?? join(opts.dataDir, KEYRING_FILE));
-    const exists = await stat(p.file).then(() => true, (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return false;
-      throw e;
-    });
-    if (exists) {
-      await p.reload();
-      // Key files are 0600 (DESIGN §9), whoever created this one.
-      await chmod(p.file, 0o600);
+    const p = new LocalKmsProvider(opts.storage ?? keyringStorage(opts.dataDir));
+    const doc = await p.storage.read();
+    if (doc) {
+      await p.load(doc);
       return p;
     }
     const referenced = [...new Set([...localRecords(opts.records)].map(recordKid))];
-    if (referenced.length) throw new KeyringMissingKeysError(p.file, referenced, true);
+    if (referenced.length) throw new KeyringMissingKeysError(p.location, referenced, true);
     const name = opts.defaultKeyName ?? DEFAULT_LOCAL_KEY;
     if (!KEY_NAME.test(name)) throw new RangeError(`invalid key name ${name}`);
     p.store = jose.JWK.createKeyStore();
     p.defaultKey = name;
     await p.addVersion(name);
-    await p.persist();
+    await p.storage.create(p.document());
     return p;
   }
 
-  /** Re-reads the file (after `akko-storage kms rotate` changed it). */
+  /** Re-reads the keyring (before a change, so that nothing another writer added is lost). */
   async reload(): Promise<void> {
-    const data = JSON.parse(await readFile(this.file, 'utf8')) as KeyringFile;
-    if (data.format !== 'akko-keyring' || data.version !== 1 || !Array.isArray(data.keys)) throw new Error(`${this.file} is not an akko keyring`);
-    this.store = await jose.JWK.asKeyStore({ keys: data.keys });
-    this.defaultKey = data.defaultKey;
-    for (const k of this.store.all()) if (!parseKid(k.kid) || k.kty !== 'oct') throw new Error(`${this.file}: invalid key ${k.kid}`);
-    if (!this.currentKid(this.defaultKey)) throw new Error(`${this.file}: default key ${this.defaultKey} has no versions`);
+    const doc = await this.storage.read();
+    if (!doc) throw new Error(`keyring ${this.location} no longer exists; restore it from backup`);
+    await this.load(doc);
+  }
+
+  private async load(doc: KeyringDocument): Promise<void> {
+    const store = await jose.JWK.asKeyStore({ keys: doc.keys });
+    for (const k of store.all()) if (!parseKid(k.kid) || k.kty !== 'oct') throw new Error(`${this.location}: invalid key ${k.kid}`);
+    this.store = store;
+    this.defaultKey = doc.defaultKey;
+    if (!this.currentKid(this.defaultKey)) throw new Error(`${this.location}: default key ${this.defaultKey} has no versions`);
+  }
+
+  private document(): KeyringDocument {
+    return { format: 'akko-keyring', version: 1, defaultKey: this.defaultKey, keys: (this.store.toJSON(true) as { keys: Array<Record<string, unknown>> }).keys };
   }
 
   defaultKeyId(): string {
@@ -162,7 +177,7 @@ export class LocalKmsProvider implements KmsProvider {
     await this.reload();
     if (this.currentKid(name)) throw new Error(`key ${name} already exists`);
     const kid = await this.addVersion(name);
-    await this.persist();
+    await this.storage.replace(this.document());
     return kid;
   }
 
@@ -171,7 +186,7 @@ export class LocalKmsProvider implements KmsProvider {
     await this.reload();
     if (!this.currentKid(name)) throw new KmsKeyNotFoundError(name);
     const kid = await this.addVersion(name);
-    await this.persist();
+    await this.storage.replace(this.document());
     return kid;
   }
 
@@ -200,16 +215,9 @@ export class LocalKmsProvider implements KmsProvider {
     if (!parsed || !key) throw new KmsKeyNotFoundError(kid);
     if (this.currentKid(parsed.name) === kid && !opts.allowCurrent) throw new Error(`${kid} is the current version of ${parsed.name}: rotate first, then re-wrap, then retire it`);
     if (this.store.all().length === 1) {
-      // The last key of the keyring (after a move to another KMS): the file goes aside, kept
-      // 0600, for the operator to move offline or destroy; nothing here can read it again.
-      const archived = `${this.file}.retired-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      await rename(this.file, archived);
-      const dir = await open(dirname(this.file), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      // The last key of the keyring (after a move to another KMS): the keyring goes aside, for
+      // the operator to move offline or destroy; nothing here can read it again.
+      const archived = await this.storage.archive();
       this.store.remove(key);
       return { archived };
     }
@@ -217,32 +225,8 @@ export class LocalKmsProvider implements KmsProvider {
       throw new Error(`${kid} is the only version of the keyring's default key ${parsed.name}; retire the other keys first, or keep it`);
     }
     this.store.remove(key);
-    await this.persist();
+    await this.storage.replace(this.document());
     return {};
-  }
-
-  /** temp file (0600) → fsync → rename → fsync dir: a crash leaves the old keyring or the new one. */
-  private async persist(): Promise<void> {
-    const data: KeyringFile = { format: 'akko-keyring', version: 1, defaultKey: this.defaultKey, keys: (this.store.toJSON(true) as { keys: Array<Record<string, unknown>> }).keys };
-    await mkdir(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(data, null, 2) + '\n');
-      await fh.sync();
-    } catch (e) {
-      await fh.close();
-      await unlink(tmp).catch(() => {});
-      throw e;
-    }
-    await fh.close();
-    await rename(tmp, this.file);
-    const dir = await open(dirname(this.file), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
   }
 
   /** A key name means its current version; a kid names one version. */
@@ -321,7 +305,7 @@ export class LocalKmsProvider implements KmsProvider {
 
 /**
  * Start-up check: every keyring version referenced by a stored local bucket key must exist.
- * Throws KeyringMissingKeysError naming the missing kids and the keyring file.
+ * Throws KeyringMissingKeysError naming the missing kids and where the keyring is.
  */
 export function verifyKeyring(provider: LocalKmsProvider, records: BucketKeyRecords | Iterable<BucketKeyRecord>): void {
   const missing = new Set<string>();
@@ -329,5 +313,5 @@ export function verifyKeyring(provider: LocalKmsProvider, records: BucketKeyReco
     const kid = recordKid(r);
     if (r.keyVersion ? !provider.hasKid(kid) : !provider.currentKid(r.kmsKeyId)) missing.add(kid);
   }
-  if (missing.size) throw new KeyringMissingKeysError(provider.file, [...missing].sort());
+  if (missing.size) throw new KeyringMissingKeysError(provider.location, [...missing].sort());
 }

@@ -292,7 +292,7 @@ function printKeys(body: Record<string, unknown>): void {
   const providers = (body.providers as Array<Record<string, unknown>> | undefined) ?? [body];
   for (const p of providers) {
     if (p.provider === 'local') {
-      print(`local keyring ${p.file}${p.primary ? ' (this server\'s provider)' : ' (reader)'}; default key ${p.defaultKey}`);
+      print(`local keyring ${p.keyring}${p.primary ? ' (this server\'s provider)' : ' (reader)'}; default key ${p.defaultKey}`);
       for (const k of (p.keys as Array<Record<string, unknown>>) ?? []) {
         print(`  key ${k.key}${k.default ? ' (default)' : ''}: current version ${k.currentVersion}, ${k.bucketKeys} bucket key(s)`);
         for (const v of (k.versions as Array<Record<string, unknown>>) ?? []) print(`    ${String(v.version).padEnd(5)} ${v.current ? 'current ' : 'old     '} created ${v.created ?? '?'}  bucket keys: ${v.bucketKeys}`);
@@ -376,7 +376,7 @@ export function registerKmsCommands(program: Command): void {
     .action(act(async (name: string | undefined, o: Common & { provider?: string; alias?: string; description?: string; kmsEndpoint?: string; kmsRegion?: string }) => {
       const b = await new AdminClient(o).ok('POST', '/kms/keys', { body: { name, provider: o.provider, alias: o.alias, description: o.description, endpoint: o.kmsEndpoint, region: o.kmsRegion } });
       if (o.json) print(JSON.stringify(b));
-      else print(b.provider === 'local' ? `created local key ${b.key} (${b.kid}) in ${b.file}` : `created aws key ${b.keyId}\n  arn ${b.arn}${b.alias ? `\n  alias ${b.alias}` : ''}`);
+      else print(b.provider === 'local' ? `created local key ${b.key} (${b.kid}) in ${b.keyring}` : `created aws key ${b.keyId}\n  arn ${b.arn}${b.alias ? `\n  alias ${b.alias}` : ''}`);
       return 0;
     }));
   awsOptions(common(keys.command('describe').description('one key: versions (local) or ARN, state, rotation status (aws)')))

@@ -1,13 +1,11 @@
 // kms keys list|create|describe, kms rotate, kms retire: synchronous operations on the KMS
 // keys, run in the server (whose providers hold the keyring in memory and whose records say
 // which key versions are still in use).
-import { existsSync } from 'node:fs';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
-import { join } from 'node:path';
 import type { Encryption } from '../../kms/keys.js';
 import { providerOfKeyId } from '../../kms/keys.js';
 import { AwsKmsProvider } from '../../kms/providers/aws.js';
-import { KEYRING_FILE, LocalKmsProvider, localBlobKid } from '../../kms/providers/local.js';
+import { keyringStorage, LocalKmsProvider, localBlobKid } from '../../kms/providers/local.js';
 import type { ObjectEnvelope } from '../../kms/types.js';
 import type { Config } from '../config.js';
 import { isStoredEncryption } from '../service/crypto.js';
@@ -51,8 +49,9 @@ export class KeyOperations {
   private async local(create = false): Promise<LocalKmsProvider | undefined> {
     const open = this.d.encryption.rawProvider('local');
     if (open instanceof LocalKmsProvider) return open;
-    if (!create && !existsSync(join(this.d.config.dataDir, KEYRING_FILE))) return undefined;
-    const p = await LocalKmsProvider.open({ dataDir: this.d.config.dataDir, records: this.d.encryption.records });
+    const storage = keyringStorage(this.d.config.dataDir, this.d.config.kmsKeyring);
+    if (!create && !(await storage.read())) return undefined;
+    const p = await LocalKmsProvider.open({ dataDir: this.d.config.dataDir, storage, records: this.d.encryption.records });
     this.d.encryption.addProvider(p);
     return p;
   }
@@ -112,7 +111,7 @@ export class KeyOperations {
     return {
       provider: 'local',
       primary: this.primary === 'local',
-      file: local.file,
+      keyring: local.location,
       defaultKey: def,
       keys: [...byName].map(([name, versions]) => ({ key: name, default: name === def, state: 'Enabled', currentVersion: local.currentKid(name)?.split('/').pop(), versions, bucketKeys: counts.get(`local\0${name}`) ?? 0 })),
     };
@@ -136,7 +135,7 @@ export class KeyOperations {
       const local = await this.local();
       if (!local) throw new JobError('this server has no local keyring', 404);
       const name = keyId ? keyId.split('/')[0]! : local.defaultKeyId();
-      if (!local.currentKid(name)) throw new JobError(`no key ${name} in the keyring ${local.file}`, 404);
+      if (!local.currentKid(name)) throw new JobError(`no key ${name} in the keyring ${local.location}`, 404);
       return this.describeLocal(local, counts, name);
     }
     const id = keyId ?? (this.primary === 'aws' ? this.d.encryption.provider.defaultKeyId() : undefined);
@@ -152,7 +151,7 @@ export class KeyOperations {
       const local = (await this.local(true))!;
       try {
         const kid = await local.createKey(name);
-        return { provider: 'local', key: name, kid, version: kid.split('/').pop(), file: local.file };
+        return { provider: 'local', key: name, kid, version: kid.split('/').pop(), keyring: local.location };
       } catch (e) {
         throw new JobError((e as Error).message, /exists/.test((e as Error).message) ? 409 : 400);
       }
@@ -171,7 +170,7 @@ export class KeyOperations {
       if (!local) throw new JobError('this server has no local keyring', 404);
       const name = keyId ? keyId.split('/')[0]! : local.defaultKeyId();
       const previous = local.currentKid(name);
-      if (!previous) throw new JobError(`no key ${name} in the keyring ${local.file}`, 404);
+      if (!previous) throw new JobError(`no key ${name} in the keyring ${local.location}`, 404);
       const kid = await local.rotate(name);
       out = { provider: 'local', key: name, previousVersion: previous.split('/').pop(), currentVersion: kid.split('/').pop(), versions: local.versions(name).map((k) => k.split('/').pop()) };
     } else {
@@ -247,7 +246,7 @@ export class KeyOperations {
       const m = /^(.+)\/(v[1-9][0-9]*)$/.exec(keyId);
       if (!m) throw new JobError(`name one version of a local key, e.g. ${local.defaultKeyId()}/v1`);
       const [, name, version] = m as unknown as [string, string, string];
-      if (!local.hasKid(keyId)) throw new JobError(`no key version ${keyId} in the keyring ${local.file}`, 404);
+      if (!local.hasKid(keyId)) throw new JobError(`no key version ${keyId} in the keyring ${local.location}`, 404);
       const refs = await this.references('local', (k, v) => k === name && v === version, (env) => localBlobKid(Buffer.from(env.wrappedKey, 'base64')) === keyId);
       const out = { provider: 'local', keyId, references: refs, retired: false, dryRun };
       // With another primary KMS, no new key is made under the keyring: its current versions may go too.
@@ -259,7 +258,7 @@ export class KeyOperations {
         const r = await local.retireVersion(keyId, { allowCurrent: !inUse });
         if (r.archived) {
           this.d.encryption.removeProvider('local');
-          return { ...out, retired: true, note: `that was the keyring's last key: the keyring file is now ${r.archived} (0600); move it offline or destroy it` };
+          return { ...out, retired: true, note: `that was the keyring's last key: the keyring is now archived as ${r.archived}; move it offline or destroy it` };
         }
       } catch (e) {
         return { ...out, refused: (e as Error).message };

@@ -5,7 +5,7 @@
 // (database `kmsproviders`) when a server or a job first uses it.
 import type { Database } from 'lmdb';
 import { AwsKmsProvider } from '../../kms/providers/aws.js';
-import { LocalKmsProvider, verifyKeyring } from '../../kms/providers/local.js';
+import { keyringStorage, LocalKmsProvider, verifyKeyring } from '../../kms/providers/local.js';
 import type { BucketKeyRecords, KmsProvider } from '../../kms/types.js';
 import type { Config } from '../config.js';
 import type { Store } from '../store/store.js';
@@ -61,7 +61,7 @@ export async function openReaders(config: Config, store: Store, records: BucketK
     await rememberAws(store, { endpoint: config.kmsEndpoint, region: regionOf(config.kmsKeyId), keyId: config.kmsKeyId });
   }
   if (needed.has('local')) {
-    const p = await LocalKmsProvider.open({ dataDir: config.dataDir, records });
+    const p = await LocalKmsProvider.open({ dataDir: config.dataDir, storage: keyringStorage(config.dataDir, config.kmsKeyring), records });
     verifyKeyring(p, records);
     out.push(p);
   }

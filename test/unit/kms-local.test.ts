@@ -31,7 +31,7 @@ describe('local keyring file', () => {
     const dir = tmp();
     const p = await LocalKmsProvider.open({ dataDir: dir });
     const file = join(dir, KEYRING_FILE);
-    expect(p.file).toBe(file);
+    expect(p.location).toBe(file);
     expect(mode(file)).toBe(0o600);
     expect(readdirSync(dir)).toEqual([KEYRING_FILE]);
     const data = JSON.parse(readFileSync(file, 'utf8'));

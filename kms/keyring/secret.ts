@@ -1,0 +1,150 @@
+// The keyring in a Kubernetes Secret (data key `keyring.json`), through @kubernetes/client-node
+// with the standard configuration: KUBECONFIG, ~/.kube/config, else the pod's service account.
+// Writes carry the resourceVersion that was read, so the API server refuses (409) to let one
+// writer overwrite another's keys; creating refuses (409) if the Secret appeared meanwhile.
+// The service account needs get, create, update and (for `kms retire` of the last key) delete
+// on this one Secret.
+import { ApiException, CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { serialize, validDocument, type KeyringDocument, type KeyringStorage } from './storage.js';
+
+export const KEYRING_SECRET_KEY = 'keyring.json';
+const LABELS = { 'app.kubernetes.io/name': 'akko-storage', 'app.kubernetes.io/component': 'kms-keyring' };
+
+/** What the Kubernetes API said, in one line: the Status message, never a response body with data. */
+function apiMessage(e: unknown): string {
+  if (e instanceof ApiException) {
+    let body: unknown = e.body;
+    if (typeof body === 'string') {
+      try {
+        body = JSON.parse(body);
+      } catch {
+        /* not JSON: keep the code alone */
+      }
+    }
+    const msg = body && typeof body === 'object' && 'message' in body ? String((body as { message: unknown }).message) : '';
+    return `HTTP ${e.code}${msg ? `: ${msg}` : ''}`;
+  }
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  return err.cause?.message ?? err.cause?.code ?? err.message ?? String(e);
+}
+
+function statusOf(e: unknown): number | undefined {
+  return e instanceof ApiException ? e.code : undefined;
+}
+
+export interface SecretKeyringOptions {
+  name: string;
+  /** Default: the kubeconfig context's namespace (in a pod: the service account's), else `default`. */
+  namespace?: string;
+  /** Default: loaded from the standard places. */
+  kubeConfig?: KubeConfig;
+}
+
+export class SecretKeyringStorage implements KeyringStorage {
+  readonly location: string;
+  readonly namespace: string;
+  readonly name: string;
+  private readonly api: CoreV1Api;
+  private readonly server: string;
+  /** resourceVersion of the Secret last read or written: the precondition of the next write. */
+  private resourceVersion?: string;
+
+  constructor(opts: SecretKeyringOptions) {
+    const kc = opts.kubeConfig ?? new KubeConfig();
+    if (!opts.kubeConfig) kc.loadFromDefault();
+    this.namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+    this.name = opts.name;
+    this.server = kc.getCurrentCluster()?.server ?? '(no cluster in the kubeconfig)';
+    this.location = `Kubernetes Secret ${this.namespace}/${this.name}`;
+    this.api = kc.makeApiClient(CoreV1Api);
+  }
+
+  /** An operator's message for a failed call: which Secret, which API server, what to fix. */
+  private failure(action: string, e: unknown): Error {
+    const code = statusOf(e);
+    const hint =
+      code === 401
+        ? ' (the credentials of the kubeconfig or service account were refused)'
+        : code === 403
+          ? ` (RBAC: the service account needs get, create, update and delete on secrets/${this.name} in namespace ${this.namespace})`
+          : code === undefined
+            ? ` (cannot reach the Kubernetes API at ${this.server}; set KUBECONFIG or run in a pod with a service account)`
+            : '';
+    return new Error(`cannot ${action} the keyring ${this.location}: ${apiMessage(e)}${hint}`);
+  }
+
+  async read(): Promise<KeyringDocument | undefined> {
+    let secret: V1Secret;
+    try {
+      secret = await this.api.readNamespacedSecret({ name: this.name, namespace: this.namespace });
+    } catch (e) {
+      // Only a definite 404 means "there is no keyring": anything else must not lead to a new one.
+      if (statusOf(e) === 404) {
+        this.resourceVersion = undefined;
+        return undefined;
+      }
+      throw this.failure('read', e);
+    }
+    const encoded = secret.data?.[KEYRING_SECRET_KEY];
+    if (encoded === undefined) throw new Error(`${this.location} has no ${KEYRING_SECRET_KEY} key: it is not an akko keyring`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.from(encoded, 'base64').toString('utf8'));
+    } catch {
+      throw new Error(`${this.location}: ${KEYRING_SECRET_KEY} is not an akko keyring (not JSON)`);
+    }
+    const doc = validDocument(parsed, this.location);
+    this.resourceVersion = secret.metadata?.resourceVersion;
+    return doc;
+  }
+
+  private body(doc: KeyringDocument, name = this.name, resourceVersion?: string): V1Secret {
+    return {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: this.namespace, labels: LABELS, ...(resourceVersion ? { resourceVersion } : {}) },
+      type: 'Opaque',
+      data: { [KEYRING_SECRET_KEY]: Buffer.from(serialize(doc)).toString('base64') },
+    };
+  }
+
+  async create(doc: KeyringDocument): Promise<void> {
+    try {
+      const s = await this.api.createNamespacedSecret({ namespace: this.namespace, body: this.body(doc) });
+      this.resourceVersion = s.metadata?.resourceVersion;
+    } catch (e) {
+      if (statusOf(e) === 409) throw new Error(`cannot create the keyring ${this.location}: it was created by someone else meanwhile; start again to use it`);
+      throw this.failure('create', e);
+    }
+  }
+
+  async replace(doc: KeyringDocument): Promise<void> {
+    if (!this.resourceVersion) throw new Error(`cannot update the keyring ${this.location}: it was not read first`);
+    try {
+      const s = await this.api.replaceNamespacedSecret({ name: this.name, namespace: this.namespace, body: this.body(doc, this.name, this.resourceVersion) });
+      this.resourceVersion = s.metadata?.resourceVersion;
+    } catch (e) {
+      if (statusOf(e) === 409) throw new Error(`cannot update the keyring ${this.location}: it was changed by someone else since it was read; nothing was written, retry the command`);
+      throw this.failure('update', e);
+    }
+  }
+
+  async archive(): Promise<string> {
+    const current = await this.read();
+    if (!current) throw new Error(`cannot archive the keyring ${this.location}: it does not exist`);
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').toLowerCase();
+    const name = `${this.name.slice(0, 253 - 25)}-retired-${stamp}z`;
+    try {
+      await this.api.createNamespacedSecret({ namespace: this.namespace, body: this.body(current, name) });
+    } catch (e) {
+      throw this.failure(`archive (create Secret ${this.namespace}/${name} for)`, e);
+    }
+    try {
+      await this.api.deleteNamespacedSecret({ name: this.name, namespace: this.namespace, body: { preconditions: { resourceVersion: this.resourceVersion } } });
+    } catch (e) {
+      throw this.failure(`delete (after archiving it as ${name})`, e);
+    }
+    this.resourceVersion = undefined;
+    return `Kubernetes Secret ${this.namespace}/${name}`;
+  }
+}
