@@ -4,16 +4,31 @@
 // writer overwrite another's keys; creating refuses (409) if the Secret appeared meanwhile.
 // The service account needs get, create, update and (for `kms retire` of the last key) delete
 // on this one Secret.
-import { ApiException, CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Api, KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { serialize, validDocument, type KeyringDocument, type KeyringStorage } from './storage.js';
 
 export const KEYRING_SECRET_KEY = 'keyring.json';
 const LABELS = { 'app.kubernetes.io/name': 'akko-storage', 'app.kubernetes.io/component': 'kms-keyring' };
 
+// The client library takes most of a second to load: only servers that use a Secret pay for it.
+type Client = typeof import('@kubernetes/client-node');
+let loading: Promise<Client> | undefined;
+let loaded: Client | undefined;
+async function loadClient(): Promise<Client> {
+  loaded ??= await (loading ??= import('@kubernetes/client-node'));
+  return loaded;
+}
+
+/** The HTTP status of an error the API server answered (an ApiException); undefined when it was not reached. */
+function statusOf(e: unknown): number | undefined {
+  return loaded && e instanceof loaded.ApiException ? e.code : undefined;
+}
+
 /** What the Kubernetes API said, in one line: the Status message, never a response body with data. */
 function apiMessage(e: unknown): string {
-  if (e instanceof ApiException) {
-    let body: unknown = e.body;
+  const code = statusOf(e);
+  if (code !== undefined) {
+    let body: unknown = (e as { body?: unknown }).body;
     if (typeof body === 'string') {
       try {
         body = JSON.parse(body);
@@ -22,14 +37,10 @@ function apiMessage(e: unknown): string {
       }
     }
     const msg = body && typeof body === 'object' && 'message' in body ? String((body as { message: unknown }).message) : '';
-    return `HTTP ${e.code}${msg ? `: ${msg}` : ''}`;
+    return `HTTP ${code}${msg ? `: ${msg}` : ''}`;
   }
   const err = e as Error & { cause?: { code?: string; message?: string } };
   return err.cause?.message ?? err.cause?.code ?? err.message ?? String(e);
-}
-
-function statusOf(e: unknown): number | undefined {
-  return e instanceof ApiException ? e.code : undefined;
 }
 
 export interface SecretKeyringOptions {
@@ -41,22 +52,32 @@ export interface SecretKeyringOptions {
 }
 
 export class SecretKeyringStorage implements KeyringStorage {
-  readonly location: string;
-  readonly namespace: string;
   readonly name: string;
-  private readonly api: CoreV1Api;
-  private readonly server: string;
+  private namespace?: string;
+  private server = '(not yet loaded)';
+  private api?: CoreV1Api;
   /** resourceVersion of the Secret last read or written: the precondition of the next write. */
   private resourceVersion?: string;
 
-  constructor(opts: SecretKeyringOptions) {
-    const kc = opts.kubeConfig ?? new KubeConfig();
-    if (!opts.kubeConfig) kc.loadFromDefault();
-    this.namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  constructor(private readonly opts: SecretKeyringOptions) {
     this.name = opts.name;
-    this.server = kc.getCurrentCluster()?.server ?? '(no cluster in the kubeconfig)';
-    this.location = `Kubernetes Secret ${this.namespace}/${this.name}`;
-    this.api = kc.makeApiClient(CoreV1Api);
+    this.namespace = opts.namespace;
+  }
+
+  get location(): string {
+    return `Kubernetes Secret ${this.namespace ?? '(the kubeconfig namespace)'}/${this.name}`;
+  }
+
+  private async client(): Promise<{ api: CoreV1Api; namespace: string }> {
+    if (!this.api) {
+      const k8s = await loadClient();
+      const kc = this.opts.kubeConfig ?? new k8s.KubeConfig();
+      if (!this.opts.kubeConfig) kc.loadFromDefault();
+      this.namespace ??= kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+      this.server = kc.getCurrentCluster()?.server ?? '(no cluster in the kubeconfig)';
+      this.api = kc.makeApiClient(k8s.CoreV1Api);
+    }
+    return { api: this.api, namespace: this.namespace! };
   }
 
   /** An operator's message for a failed call: which Secret, which API server, what to fix. */
@@ -74,9 +95,10 @@ export class SecretKeyringStorage implements KeyringStorage {
   }
 
   async read(): Promise<KeyringDocument | undefined> {
+    const { api, namespace } = await this.client();
     let secret: V1Secret;
     try {
-      secret = await this.api.readNamespacedSecret({ name: this.name, namespace: this.namespace });
+      secret = await api.readNamespacedSecret({ name: this.name, namespace });
     } catch (e) {
       // Only a definite 404 means "there is no keyring": anything else must not lead to a new one.
       if (statusOf(e) === 404) {
@@ -98,19 +120,20 @@ export class SecretKeyringStorage implements KeyringStorage {
     return doc;
   }
 
-  private body(doc: KeyringDocument, name = this.name, resourceVersion?: string): V1Secret {
+  private body(doc: KeyringDocument, namespace: string, name = this.name, resourceVersion?: string): V1Secret {
     return {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name, namespace: this.namespace, labels: LABELS, ...(resourceVersion ? { resourceVersion } : {}) },
+      metadata: { name, namespace, labels: LABELS, ...(resourceVersion ? { resourceVersion } : {}) },
       type: 'Opaque',
       data: { [KEYRING_SECRET_KEY]: Buffer.from(serialize(doc)).toString('base64') },
     };
   }
 
   async create(doc: KeyringDocument): Promise<void> {
+    const { api, namespace } = await this.client();
     try {
-      const s = await this.api.createNamespacedSecret({ namespace: this.namespace, body: this.body(doc) });
+      const s = await api.createNamespacedSecret({ namespace, body: this.body(doc, namespace) });
       this.resourceVersion = s.metadata?.resourceVersion;
     } catch (e) {
       if (statusOf(e) === 409) throw new Error(`cannot create the keyring ${this.location}: it was created by someone else meanwhile; start again to use it`);
@@ -120,8 +143,9 @@ export class SecretKeyringStorage implements KeyringStorage {
 
   async replace(doc: KeyringDocument): Promise<void> {
     if (!this.resourceVersion) throw new Error(`cannot update the keyring ${this.location}: it was not read first`);
+    const { api, namespace } = await this.client();
     try {
-      const s = await this.api.replaceNamespacedSecret({ name: this.name, namespace: this.namespace, body: this.body(doc, this.name, this.resourceVersion) });
+      const s = await api.replaceNamespacedSecret({ name: this.name, namespace, body: this.body(doc, namespace, this.name, this.resourceVersion) });
       this.resourceVersion = s.metadata?.resourceVersion;
     } catch (e) {
       if (statusOf(e) === 409) throw new Error(`cannot update the keyring ${this.location}: it was changed by someone else since it was read; nothing was written, retry the command`);
@@ -132,19 +156,20 @@ export class SecretKeyringStorage implements KeyringStorage {
   async archive(): Promise<string> {
     const current = await this.read();
     if (!current) throw new Error(`cannot archive the keyring ${this.location}: it does not exist`);
+    const { api, namespace } = await this.client();
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').toLowerCase();
     const name = `${this.name.slice(0, 253 - 25)}-retired-${stamp}z`;
     try {
-      await this.api.createNamespacedSecret({ namespace: this.namespace, body: this.body(current, name) });
+      await api.createNamespacedSecret({ namespace, body: this.body(current, namespace, name) });
     } catch (e) {
-      throw this.failure(`archive (create Secret ${this.namespace}/${name} for)`, e);
+      throw this.failure(`archive (create Secret ${namespace}/${name} for)`, e);
     }
     try {
-      await this.api.deleteNamespacedSecret({ name: this.name, namespace: this.namespace, body: { preconditions: { resourceVersion: this.resourceVersion } } });
+      await api.deleteNamespacedSecret({ name: this.name, namespace, body: { preconditions: { resourceVersion: this.resourceVersion } } });
     } catch (e) {
       throw this.failure(`delete (after archiving it as ${name})`, e);
     }
     this.resourceVersion = undefined;
-    return `Kubernetes Secret ${this.namespace}/${name}`;
+    return `Kubernetes Secret ${namespace}/${name}`;
   }
 }
