@@ -4,8 +4,8 @@
 // with AWS's error types, plus a throttle mode, injectable faults, a mode that refuses
 // connections, and per-operation call counters. The real @aws-sdk/client-kms talks to it.
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpDouble } from './http-double.js';
 
 export const DOUBLE_ACCOUNT = '111122223333';
 export const DOUBLE_CREDENTIALS = { accessKeyId: 'AKIAKMSDOUBLE0000001', secretAccessKey: 'kms-double-secret-key-0123456789abcdef' };
@@ -56,7 +56,7 @@ function b64(v: unknown, field: string): Buffer {
   return Buffer.from(v, 'base64');
 }
 
-export class KmsDouble {
+export class KmsDouble extends HttpDouble {
   readonly region: string;
   readonly account = DOUBLE_ACCOUNT;
   readonly calls: Record<string, number> = {};
@@ -67,50 +67,23 @@ export class KmsDouble {
   private readonly keys = new Map<string, DoubleKey>();
   private readonly aliases = new Map<string, string>();
   private readonly credentials: Record<string, string>;
-  private readonly server: Server;
-  private port = 0;
 
   private constructor(opts: KmsDoubleOptions) {
+    super();
     this.region = opts.region ?? 'us-east-1';
     this.credentials = opts.credentials ?? { [DOUBLE_CREDENTIALS.accessKeyId]: DOUBLE_CREDENTIALS.secretAccessKey };
-    this.server = createServer((req, res) => void this.handle(req, res));
   }
 
   static async start(opts: KmsDoubleOptions = {}): Promise<KmsDouble> {
     const d = new KmsDouble(opts);
-    await d.listen(0);
-    d.port = (d.server.address() as AddressInfo).port;
+    await d.listenOnFreePort();
     return d;
   }
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.url;
   }
 
-  private listen(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-  }
-
-  /** Closes the listener and every open connection: clients get ECONNREFUSED. */
-  async refuseConnections(): Promise<void> {
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
-    this.server.closeAllConnections();
-    await closed;
-  }
-
-  async acceptConnections(): Promise<void> {
-    if (!this.server.listening) await this.listen(this.port);
-  }
-
-  async close(): Promise<void> {
-    if (this.server.listening) await this.refuseConnections();
-  }
 
   totalCalls(): number {
     return Object.values(this.calls).reduce((a, b) => a + b, 0);
@@ -144,7 +117,7 @@ export class KmsDouble {
 
   // ---- protocol ------------------------------------------------------------------------
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks);

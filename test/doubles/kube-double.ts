@@ -7,8 +7,8 @@
 // @kubernetes/client-node talks to it through a kubeconfig that `writeKubeconfig` writes.
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpDouble } from './http-double.js';
 
 type Verb = 'get' | 'create' | 'update' | 'delete';
 
@@ -43,9 +43,7 @@ const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 const MAX_SECRET_BYTES = 1024 * 1024;
 const SECRET_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/;
 
-export class KubeDouble {
-  private readonly server: Server;
-  private port = 0;
+export class KubeDouble extends HttpDouble {
   private revision = 1000;
   readonly secrets = new Map<string, StoredSecret>();
   readonly namespaces = new Set(['default', 'kube-system']);
@@ -54,49 +52,16 @@ export class KubeDouble {
   /** Calls by verb, for tests that count. */
   readonly calls: Record<string, number> = {};
 
-  private constructor() {
-    this.server = createServer((req, res) => void this.handle(req, res));
-  }
-
   static async start(): Promise<KubeDouble> {
     const d = new KubeDouble();
-    await d.listen(0);
-    d.port = (d.server.address() as AddressInfo).port;
+    await d.listenOnFreePort();
     return d;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
   }
 
   /** A service-account token with the given rights; returns the token. */
   addToken(user: string, role: KubeRole, token = `tok-${randomUUID()}`): string {
     this.tokens.set(token, { user, role });
     return token;
-  }
-
-  private listen(port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-  }
-
-  async refuseConnections(): Promise<void> {
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
-    this.server.closeAllConnections();
-    await closed;
-  }
-
-  async acceptConnections(): Promise<void> {
-    if (!this.server.listening) await this.listen(this.port);
-  }
-
-  async close(): Promise<void> {
-    if (this.server.listening) await this.refuseConnections();
   }
 
   /** A kubeconfig file for the client: this server (plain HTTP, which the client allows only with insecure-skip-tls-verify), the token, and a default namespace. */
@@ -132,7 +97,7 @@ export class KubeDouble {
     if (s) s.metadata.resourceVersion = String(++this.revision);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);

@@ -1,22 +1,21 @@
-// Store measurements (opt-in: AKKO_STORE_PERF=1 npx vitest run test/unit/store-perf).
-// Listing throughput over 100k keys and put latency; numbers are printed, the assertions are
-// only loose floors so that a pathological regression (e.g. iterating every key under a
-// rolled-up prefix) fails.
+// The embedded store alone (no HTTP): listing throughput over 100k keys, head and put latency,
+// concurrent puts, and reopen-with-cleanup time.
+//   npx tsc -p . && node dist/bench/store.js      (AKKO_STORE_PERF_KEYS, default 100000)
+// It stops with an error on a wrong count or a delimiter listing that walks the keys under
+// the prefixes (more than 50 ms a call): those are bugs, not noise.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { Store } from '../../src/store/store.js';
-import type { ObjectMeta } from '../../src/store/types.js';
+import { Store } from '../src/store/store.js';
+import type { ObjectMeta } from '../src/store/types.js';
 
 const N = Number(process.env.AKKO_STORE_PERF_KEYS ?? 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'akko-store-perf-'));
 let store: Store | undefined;
 
-afterAll(async () => {
-  await store?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`store bench: ${what}`);
+}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -29,8 +28,8 @@ function meta(key: string, blobId: string, size = 1): ObjectMeta {
   return { key, size, etag: '"0123456789abcdef0123456789abcdef"', lastModified: Date.now(), blobId, userMeta: { a: 'b' }, checksums: { crc64nvme: 'AAAAAAAAAAA=' }, contentType: 'application/octet-stream' };
 }
 
-describe.skipIf(!process.env.AKKO_STORE_PERF)('store performance', () => {
-  it(`lists ${N} keys and measures put latency`, { timeout: 600_000 }, async () => {
+try {
+  {
     store = await Store.open(dir);
     await store.createBucket('perf', 'r');
     const w = store.createBlob();
@@ -48,7 +47,7 @@ describe.skipIf(!process.env.AKKO_STORE_PERF)('store performance', () => {
     for (let i = 0; i < all.length; i += BATCH) await Promise.all(all.slice(i, i + BATCH).map((k) => store!.putObject('perf', meta(k, id))));
     const loadMs = ms(process.hrtime.bigint() - t);
     report.push(`load ${N} keys (putObject, ${BATCH} concurrent): ${loadMs.toFixed(0)} ms = ${((N / loadMs) * 1000).toFixed(0)} puts/s`);
-    expect(store.objectCount('perf')).toBe(N);
+    check(store.objectCount('perf') === N, `${store.objectCount('perf')} objects after loading ${N}`);
 
     // Flat listing, pages of 1000 (ListObjectsV2 default).
     t = process.hrtime.bigint();
@@ -61,7 +60,7 @@ describe.skipIf(!process.env.AKKO_STORE_PERF)('store performance', () => {
       after = r.nextAfter;
     }
     const flatMs = ms(process.hrtime.bigint() - t);
-    expect(seen).toBe(N);
+    check(seen === N, `flat listing saw ${seen} of ${N} keys`);
     report.push(`flat list ${N} keys in pages of 1000: ${flatMs.toFixed(0)} ms = ${((N / flatMs) * 1000).toFixed(0)} keys/s`);
 
     // Delimiter listing of the 100 directories: must not walk the N keys under them.
@@ -69,11 +68,11 @@ describe.skipIf(!process.env.AKKO_STORE_PERF)('store performance', () => {
     const REP = 200;
     for (let i = 0; i < REP; i++) {
       const r = store.list('perf', { prefix: 'data/', delimiter: '/', maxKeys: 1000 });
-      expect(r.commonPrefixes.length).toBe(100);
+      check(r.commonPrefixes.length === 100, `${r.commonPrefixes.length} common prefixes, not 100`);
     }
     const delimMs = ms(process.hrtime.bigint() - t) / REP;
     report.push(`delimiter list (100 common prefixes over ${N} keys): ${delimMs.toFixed(2)} ms per call`);
-    expect(delimMs).toBeLessThan(50);
+    check(delimMs < 50, `delimiter listing takes ${delimMs.toFixed(1)} ms a call: it walks the keys under the prefixes`);
 
     // Paging one prefix at a time with a delimiter, 10 per page (continuation across prefixes).
     t = process.hrtime.bigint();
@@ -89,7 +88,7 @@ describe.skipIf(!process.env.AKKO_STORE_PERF)('store performance', () => {
 
     // One directory's listing (a prefix in the middle of the index).
     t = process.hrtime.bigint();
-    for (let i = 0; i < REP; i++) expect(store.list('perf', { prefix: 'data/d50/', maxKeys: 1000 }).contents.length).toBe(Math.min(1000, perDir));
+    for (let i = 0; i < REP; i++) check(store.list('perf', { prefix: 'data/d50/', maxKeys: 1000 }).contents.length === Math.min(1000, perDir), 'one directory listed short');
     report.push(`prefix list of one directory (${Math.min(1000, perDir)} keys): ${(ms(process.hrtime.bigint() - t) / REP).toFixed(2)} ms per call`);
 
     // headObject
@@ -147,8 +146,11 @@ describe.skipIf(!process.env.AKKO_STORE_PERF)('store performance', () => {
     t = process.hrtime.bigint();
     store = await Store.open(dir);
     report.push(`reopen with cleanup (${N + 1000} objects, ~${1 + 20 + CONC * ROUNDS} blob files): ${ms(process.hrtime.bigint() - t).toFixed(0)} ms, removed ${JSON.stringify(store.lastCleanup)}`);
-    expect(store.lastCleanup.blobsRemoved).toBe(0);
+    check(store.lastCleanup.blobsRemoved === 0, 'reopen removed blobs that objects reference');
 
-    console.log(`\n[store perf]\n  ${report.join('\n  ')}\n`);
-  });
-});
+    console.log(`[store bench]\n  ${report.join('\n  ')}`);
+  }
+} finally {
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+}
