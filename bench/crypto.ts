@@ -4,9 +4,13 @@
 // processes share these cores. Feeds streams 64 KiB chunks (a file read stream's default and
 // a typical socket read) and 16 KiB chunks.
 import { createCipheriv, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createDecryptStream, createEncryptStream, openSegment, sealSegment, TAG_SIZE } from '../kms/format.js';
+import { createDecryptStream, createEncryptStream, fullRange, openSegment, SegmentOpener, sealSegment, TAG_SIZE } from '../kms/format.js';
 
 const MIB = 1024 * 1024;
 const TOTAL = Number(process.argv[2] ?? 64) * MIB;
@@ -90,6 +94,60 @@ for (const S of SIZES) {
     cases.push({ name: `decrypt stream, ${k}, ${chunk / 1024} KiB chunks`, bytes: TOTAL, run: () => throughStream(createDecryptStream(key, { segmentSize: S }), cin) });
   }
 }
+
+// A GET's read path: the blob file (in the page cache) read in 256 KiB slices and decrypted.
+// Before: a fresh buffer per slice, Readable.from over the slices piped into a DecryptStream.
+// Now (src/service/objects.ts): one reused slab fed to a SegmentOpener inside the generator.
+const blobDir = mkdtempSync(join(tmpdir(), 'akko-bench-crypto-'));
+const blobFile = join(blobDir, 'blob');
+writeFileSync(blobFile, Buffer.concat(sealed.get(64 * 1024)!));
+const blobRange = fullRange(TOTAL, 64 * 1024);
+const SLICE = 256 * 1024;
+async function drain(it: AsyncIterable<Buffer>): Promise<number> {
+  let n = 0;
+  for await (const c of Readable.from(it, { objectMode: false, highWaterMark: SLICE })) n += (c as Buffer).length;
+  return n;
+}
+async function* freshSlices(path: string, size: number): AsyncGenerator<Buffer> {
+  const fh = await open(path);
+  try {
+    for (let pos = 0; pos < size; ) {
+      const buf = Buffer.allocUnsafe(Math.min(SLICE, size - pos));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      pos += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+const slab = Buffer.allocUnsafeSlow(SLICE);
+async function* slabOpener(path: string, size: number): AsyncGenerator<Buffer> {
+  const fh = await open(path);
+  const plain: Buffer[] = [];
+  const opener = new SegmentOpener(key, { segmentSize: 64 * 1024, ...blobRange }, (p) => plain.push(p));
+  try {
+    for (let pos = 0; pos < size; ) {
+      const { bytesRead } = await fh.read(slab, 0, Math.min(SLICE, size - pos), pos);
+      pos += bytesRead;
+      opener.feed(slab.subarray(0, bytesRead));
+      for (const p of plain.splice(0)) yield p;
+    }
+    opener.finish();
+    for (const p of plain.splice(0)) yield p;
+  } finally {
+    opener.dispose();
+    await fh.close();
+  }
+}
+const blobSize = blobRange.cipherEnd + 1;
+cases.push({
+  name: 'GET path: fresh slices piped to DecryptStream',
+  bytes: TOTAL,
+  run: () => drain(Readable.from(freshSlices(blobFile, blobSize)).pipe(createDecryptStream(key, { segmentSize: 64 * 1024, ...blobRange }))),
+});
+cases.push({ name: 'GET path: one slab fed to SegmentOpener', bytes: TOTAL, run: () => drain(slabOpener(blobFile, blobSize)) });
+process.on('exit', () => rmSync(blobDir, { recursive: true, force: true }));
 
 // Wall time is at the mercy of neighbours on a shared machine; CPU time (user+sys) of this
 // process is steadier, and minor page faults show the cost of fresh memory.

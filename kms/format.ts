@@ -257,11 +257,18 @@ export interface DecryptOptions extends Partial<SegmentRange> {
  * the whole stream is expected and the flagged segment must be the one the stream ends with.
  */
 export function createDecryptStream(objectKey: Buffer, opts: DecryptOptions = {}): Transform {
-  return new DecryptStream(objectKey, checkSegmentSize(opts.segmentSize ?? DEFAULT_SEGMENT_SIZE), opts);
+  return new DecryptStream(objectKey, opts);
 }
 
-class DecryptStream extends Transform {
+/**
+ * The decryption itself, synchronous: `feed` takes ciphertext in any slicing and hands each
+ * verified plaintext segment (a fresh buffer) to `emit` before it returns, and keeps no
+ * reference to the chunk it was given, so a reader can refill one buffer for the next slice.
+ * `finish` checks that nothing is missing; `dispose` zeroes the key and the carry-over buffer.
+ */
+export class SegmentOpener {
   private readonly key: Buffer;
+  private readonly size: number;
   private readonly full: number;
   private readonly buf: Buffer;
   private used = 0;
@@ -277,15 +284,15 @@ class DecryptStream extends Transform {
 
   constructor(
     objectKey: Buffer,
-    private readonly size: number,
     o: DecryptOptions,
+    private readonly emit: (plaintext: Buffer) => void,
   ) {
-    const full = size + TAG_SIZE;
-    super({ readableHighWaterMark: size, writableHighWaterMark: full });
+    this.size = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT_SIZE);
     checkKey(objectKey);
+    // Our own copy, so the caller may zero its key right after creating the opener.
     this.key = Buffer.alloc(KEY_SIZE);
     objectKey.copy(this.key);
-    this.full = full;
+    this.full = this.size + TAG_SIZE;
     this.total = o.totalSegments;
     this.index = o.firstSegment ?? 0;
     this.lastSegment = o.lastSegment ?? (this.total === undefined ? Infinity : this.total - 1);
@@ -295,7 +302,7 @@ class DecryptStream extends Transform {
       throw new RangeError(`invalid segment range ${this.index}-${this.lastSegment} of ${this.total}`);
     }
     if (this.total === undefined && this.index !== 0) throw new RangeError('a ranged decrypt needs totalSegments');
-    this.buf = Buffer.allocUnsafeSlow(full);
+    this.buf = Buffer.allocUnsafeSlow(this.full);
   }
 
   private open(sealed: Buffer, last: boolean): void {
@@ -310,7 +317,7 @@ class DecryptStream extends Transform {
     }
     if (pt.length > this.remaining) pt = pt.subarray(0, this.remaining);
     this.remaining -= pt.length;
-    if (pt.length) this.push(pt);
+    if (pt.length) this.emit(pt);
   }
 
   /** Known layout: the last flag follows from the index. Unknown: a full segment followed by more data is not last. */
@@ -318,33 +325,70 @@ class DecryptStream extends Transform {
     return this.total !== undefined && this.index === this.total - 1;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    try {
-      const F = this.full;
-      let off = 0;
-      while (off < chunk.length) {
-        if (this.done) throw new IntegrityError('extended', `data after segment ${this.index - 1}`, this.index);
-        if (this.fill === F) {
-          this.open(this.buf, this.isLast());
-          this.fill = 0;
-          continue;
-        }
-        if (this.fill === 0 && chunk.length - off > F) {
-          this.open(chunk.subarray(off, off + F), this.isLast());
-          off += F;
-          continue;
-        }
-        const n = Math.min(F - this.fill, chunk.length - off);
-        chunk.copy(this.buf, this.fill, off, off + n);
-        this.fill += n;
-        this.used = Math.max(this.used, this.fill);
-        off += n;
-      }
-      // With a known layout a full segment need not wait for the next chunk.
-      if (this.fill === F && this.total !== undefined) {
+  feed(chunk: Buffer): void {
+    const F = this.full;
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.done) throw new IntegrityError('extended', `data after segment ${this.index - 1}`, this.index);
+      if (this.fill === F) {
         this.open(this.buf, this.isLast());
         this.fill = 0;
+        continue;
       }
+      if (this.fill === 0 && chunk.length - off > F) {
+        this.open(chunk.subarray(off, off + F), this.isLast());
+        off += F;
+        continue;
+      }
+      const n = Math.min(F - this.fill, chunk.length - off);
+      chunk.copy(this.buf, this.fill, off, off + n);
+      this.fill += n;
+      this.used = Math.max(this.used, this.fill);
+      off += n;
+    }
+    // With a known layout a full segment need not wait for the next chunk.
+    if (this.fill === F && this.total !== undefined) {
+      this.open(this.buf, this.isLast());
+      this.fill = 0;
+    }
+  }
+
+  finish(): void {
+    if (this.fill > 0) {
+      if (this.total !== undefined && !this.isLast()) {
+        throw new IntegrityError('truncated', `segment ${this.index} is cut short`, this.index);
+      }
+      this.open(this.buf.subarray(0, this.fill), true);
+      this.fill = 0;
+    }
+    if (!this.done) throw new IntegrityError('truncated', `ciphertext ends before segment ${this.index}`, this.index);
+    if (this.remaining !== Infinity && this.remaining !== 0) {
+      throw new IntegrityError('truncated', `range is ${this.remaining} bytes short`, this.index);
+    }
+  }
+
+  dispose(): void {
+    // Counted once per object read (not per chunk), also when the read was cut short.
+    if (this.bytes) cryptoBytes.inc({ direction: 'decrypt' }, this.bytes);
+    this.bytes = 0;
+    this.key.fill(0);
+    this.buf.fill(0, 0, this.used);
+    this.used = 0;
+  }
+}
+
+class DecryptStream extends Transform {
+  private readonly opener: SegmentOpener;
+
+  constructor(objectKey: Buffer, o: DecryptOptions) {
+    const size = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT_SIZE);
+    super({ readableHighWaterMark: size, writableHighWaterMark: size + TAG_SIZE });
+    this.opener = new SegmentOpener(objectKey, o, (pt) => this.push(pt));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.opener.feed(chunk);
       cb();
     } catch (e) {
       cb(e as Error);
@@ -353,17 +397,7 @@ class DecryptStream extends Transform {
 
   override _flush(cb: TransformCallback): void {
     try {
-      if (this.fill > 0) {
-        if (this.total !== undefined && !this.isLast()) {
-          throw new IntegrityError('truncated', `segment ${this.index} is cut short`, this.index);
-        }
-        this.open(this.buf.subarray(0, this.fill), true);
-        this.fill = 0;
-      }
-      if (!this.done) throw new IntegrityError('truncated', `ciphertext ends before segment ${this.index}`, this.index);
-      if (this.remaining !== Infinity && this.remaining !== 0) {
-        throw new IntegrityError('truncated', `range is ${this.remaining} bytes short`, this.index);
-      }
+      this.opener.finish();
       cb();
     } catch (e) {
       cb(e as Error);
@@ -371,10 +405,7 @@ class DecryptStream extends Transform {
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    if (this.bytes) cryptoBytes.inc({ direction: 'decrypt' }, this.bytes);
-    this.bytes = 0;
-    this.key.fill(0);
-    this.buf.fill(0, 0, this.used);
+    this.opener.dispose();
     cb(err);
   }
 }

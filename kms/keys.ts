@@ -5,7 +5,7 @@ import { randomFillSync, randomUUID } from 'node:crypto';
 import type { Transform } from 'node:stream';
 import { KeyCache, type KeyCacheOptions } from './cache.js';
 import { IntegrityError, KmsError, KmsKeyDisabledError, KmsKeyInvalidStateError, KmsUnavailableError } from './errors.js';
-import { createDecryptStream, createEncryptStream, DEFAULT_SEGMENT_SIZE, type EncryptStream, fullRange, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, segmentRange, type SegmentRange } from './format.js';
+import { createDecryptStream, createEncryptStream, DEFAULT_SEGMENT_SIZE, type EncryptStream, fullRange, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SegmentOpener, segmentRange, type SegmentRange } from './format.js';
 import { instrument } from './providers/instrument.js';
 import type { BucketKeyRecord, BucketKeyRecords, EncryptionContext, KeyDescription, KmsProvider, ObjectEnvelope, ObjectLocation } from './types.js';
 import { unwrapObjectKey, wrapObjectKey } from './wrap.js';
@@ -245,9 +245,27 @@ export class Encryption {
   ): Promise<{ read: SegmentRange; stream: Transform }> {
     const objectKey = await this.openObject(bucket, key, uploadId, envelope);
     try {
-      const S = envelope.segmentSize;
-      const read = range ? segmentRange(range.start, range.end, plainSize, S) : fullRange(plainSize, S);
-      return { read, stream: createDecryptStream(objectKey, { segmentSize: S, ...read }) };
+      const read = range ? segmentRange(range.start, range.end, plainSize, envelope.segmentSize) : fullRange(plainSize, envelope.segmentSize);
+      return { read, stream: createDecryptStream(objectKey, { segmentSize: envelope.segmentSize, ...read }) };
+    } finally {
+      objectKey.fill(0);
+    }
+  }
+
+  /** The same as decryptObjectStream without the stream: the caller feeds ciphertext and gets plaintext through `emit`. */
+  async objectSegmentOpener(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    envelope: ObjectEnvelope,
+    plainSize: number,
+    range: { start: number; end: number },
+    emit: (plaintext: Buffer) => void,
+  ): Promise<{ read: SegmentRange; opener: SegmentOpener }> {
+    const objectKey = await this.openObject(bucket, key, uploadId, envelope);
+    try {
+      const read = segmentRange(range.start, range.end, plainSize, envelope.segmentSize);
+      return { read, opener: new SegmentOpener(objectKey, { segmentSize: envelope.segmentSize, ...read }, emit) };
     } finally {
       objectKey.fill(0);
     }

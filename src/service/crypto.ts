@@ -64,8 +64,8 @@ export class ObjectCrypto {
     return { stored: { envelope, binding }, stream };
   }
 
-  async decryptStream(bucket: string, key: string, stored: StoredEncryption, plainSize: number, start: number, end: number) {
-    return this.require().decryptObjectStream(bucket, key, stored.binding, stored.envelope, plainSize, { start, end });
+  async segmentOpener(bucket: string, key: string, stored: StoredEncryption, plainSize: number, start: number, end: number, emit: (plaintext: Buffer) => void) {
+    return this.require().objectSegmentOpener(bucket, key, stored.binding, stored.envelope, plainSize, { start, end }, emit);
   }
 
   /** CopyObject: the same object key, wrapped for the destination; the bytes are not re-encrypted. */

@@ -74,6 +74,20 @@ export interface WrittenBody {
 /** Size of the slices a blob is read in: large enough for throughput, small enough to stay flat. */
 const READ_CHUNK = 256 * 1024;
 
+/**
+ * Slabs for reading ciphertext: the decryptor is done with a slice before the next read, so
+ * one slab serves a whole object, and finished reads hand theirs to the next (this machine
+ * allocates fresh memory slowly). Bounded: past 16 idle slabs, released ones are dropped.
+ */
+const idleSlabs: Buffer[] = [];
+const MAX_IDLE_SLABS = 16;
+function takeSlab(): Buffer {
+  return idleSlabs.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
+}
+function returnSlab(b: Buffer): void {
+  if (idleSlabs.length < MAX_IDLE_SLABS) idleSlabs.push(b);
+}
+
 export class ObjectService {
   constructor(readonly store: Store, readonly crypto: ObjectCrypto) {}
 
@@ -171,6 +185,27 @@ export class ObjectService {
       ? meta.parts.map((p, i) => ({ size: p.size, handle: opened.handles[i]!, encryption: p.encryption }))
       : [{ size: meta.size, handle: opened.handle, encryption: meta.encryption }];
     const crypto = this.crypto;
+    async function* decrypted(handle: FileHandle, bucket: string, key: string, enc: StoredEncryption, size: number, s: number, e: number): AsyncGenerator<Buffer> {
+      const plain: Buffer[] = [];
+      const { read: r, opener } = await crypto.segmentOpener(bucket, key, enc, size, s, e, (pt) => plain.push(pt));
+      const slab = takeSlab();
+      try {
+        for (let pos = r.cipherStart; pos <= r.cipherEnd; ) {
+          const n = Math.min(slab.length, r.cipherEnd - pos + 1);
+          const { bytesRead } = await handle.read(slab, 0, n, pos);
+          if (bytesRead === 0) throw new IntegrityError('truncated', `blob ends at ${pos}, before byte ${r.cipherEnd} its metadata promises`);
+          pos += bytesRead;
+          opener.feed(slab.subarray(0, bytesRead));
+          // Fresh plaintext buffers (the socket may hold them); the slab is free again.
+          for (const pt of plain.splice(0)) yield pt;
+        }
+        opener.finish();
+        for (const pt of plain.splice(0)) yield pt;
+      } finally {
+        opener.dispose();
+        returnSlab(slab);
+      }
+    }
     async function* read(): AsyncGenerator<Buffer> {
       let base = 0;
       for (const piece of pieces) {
@@ -184,10 +219,7 @@ export class ObjectService {
           const expected = isStoredEncryption(piece.encryption) ? ciphertextSize(piece.size, piece.encryption.envelope.segmentSize) : piece.size;
           if (stored !== expected) throw new IntegrityError(stored > expected ? 'extended' : 'truncated', `blob of ${opened.bucket}/${meta.key} is ${stored} bytes, its metadata says ${expected}`);
           if (isStoredEncryption(piece.encryption)) {
-            const { read: r, stream } = await crypto.decryptStream(opened.bucket, meta.key, piece.encryption, piece.size, s, e);
-            const cipher = Readable.from(readBlob(piece.handle, r.cipherStart, r.cipherEnd));
-            cipher.once('error', (err) => stream.destroy(err));
-            yield* cipher.pipe(stream) as AsyncIterable<Buffer>;
+            yield* decrypted(piece.handle, opened.bucket, meta.key, piece.encryption, piece.size, s, e);
           } else {
             yield* readBlob(piece.handle, s, e);
           }

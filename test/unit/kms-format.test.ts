@@ -14,6 +14,7 @@ import {
   fullRange,
   plaintextSize,
   segmentCount,
+  SegmentOpener,
   segmentRange,
   TAG_SIZE,
   type DecryptOptions,
@@ -328,5 +329,46 @@ describe('stream hygiene', () => {
     expect(() => createEncryptStream(Buffer.alloc(16))).toThrow(RangeError);
     expect(() => createEncryptStream(KEY, { segmentSize: 8 })).toThrow(RangeError);
     expect(() => createDecryptStream(KEY, { firstSegment: 1 })).toThrow(RangeError);
+  });
+});
+
+describe('SegmentOpener (the GET path: one reused read buffer)', () => {
+  it('keeps no reference to a fed chunk: the buffer can be overwritten at once, for full and ranged reads', async () => {
+    const S = 1024;
+    const pt = randomBytes(S * 37 + 123);
+    const ct = await encrypt(pt, S);
+    const slab = Buffer.alloc(3000);
+    for (const [start, end] of [[0, pt.length - 1], [S - 1, S * 5], [S * 36, pt.length - 1], [500, 500]] as const) {
+      const r = segmentRange(start, end, pt.length, S);
+      const out: Buffer[] = [];
+      const opener = new SegmentOpener(KEY, { segmentSize: S, ...r }, (p) => out.push(p));
+      for (let pos = r.cipherStart; pos <= r.cipherEnd; ) {
+        // Slices of varying size, not aligned to segments, all through the same buffer.
+        const n = Math.min(1 + ((pos * 7919) % slab.length), r.cipherEnd - pos + 1);
+        ct.copy(slab, 0, pos, pos + n);
+        opener.feed(slab.subarray(0, n));
+        slab.fill(0xa5);
+        pos += n;
+      }
+      opener.finish();
+      opener.dispose();
+      expect(Buffer.concat(out).equals(pt.subarray(start, end + 1)), `${start}-${end}`).toBe(true);
+    }
+  });
+
+  it('refuses a short feed at finish and a flipped byte at feed', async () => {
+    const S = 1024;
+    const pt = randomBytes(S * 4);
+    const ct = await encrypt(pt, S);
+    const r = fullRange(pt.length, S);
+    const short = new SegmentOpener(KEY, { segmentSize: S, ...r }, () => {});
+    short.feed(ct.subarray(0, ct.length - 1));
+    expect(() => short.finish()).toThrow(IntegrityError);
+    const bad = Buffer.from(ct);
+    bad[S + TAG_SIZE + 5]! ^= 1;
+    const got: Buffer[] = [];
+    const flipped = new SegmentOpener(KEY, { segmentSize: S, ...r }, (p) => got.push(p));
+    expect(() => flipped.feed(bad)).toThrow(IntegrityError);
+    expect(Buffer.concat(got).equals(pt.subarray(0, S))).toBe(true); // only the verified first segment
   });
 });
