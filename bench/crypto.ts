@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecryptStream, createEncryptStream, fullRange, openSegment, SegmentOpener, sealSegment, TAG_SIZE } from '../kms/format.js';
+import { decryptBlobRange } from '../src/service/objects.js';
 
 const MIB = 1024 * 1024;
 const TOTAL = Number(process.argv[2] ?? 64) * MIB;
@@ -97,7 +98,7 @@ for (const S of SIZES) {
 
 // A GET's read path: the blob file (in the page cache) read in 256 KiB slices and decrypted.
 // Before: a fresh buffer per slice, Readable.from over the slices piped into a DecryptStream.
-// Now (src/service/objects.ts): one reused slab fed to a SegmentOpener inside the generator.
+// Now: src/service/objects.ts's decryptBlobRange, one pooled slab fed to a SegmentOpener.
 const blobDir = mkdtempSync(join(tmpdir(), 'akko-bench-crypto-'));
 const blobFile = join(blobDir, 'blob');
 writeFileSync(blobFile, Buffer.concat(sealed.get(64 * 1024)!));
@@ -121,20 +122,12 @@ async function* freshSlices(path: string, size: number): AsyncGenerator<Buffer> 
     await fh.close();
   }
 }
-const slab = Buffer.allocUnsafeSlow(SLICE);
 async function* slabOpener(path: string, size: number): AsyncGenerator<Buffer> {
   const fh = await open(path);
   const plain: Buffer[] = [];
   const opener = new SegmentOpener(key, { segmentSize: 64 * 1024, ...blobRange }, (p) => plain.push(p));
   try {
-    for (let pos = 0; pos < size; ) {
-      const { bytesRead } = await fh.read(slab, 0, Math.min(SLICE, size - pos), pos);
-      pos += bytesRead;
-      opener.feed(slab.subarray(0, bytesRead));
-      for (const p of plain.splice(0)) yield p;
-    }
-    opener.finish();
-    for (const p of plain.splice(0)) yield p;
+    yield* decryptBlobRange(fh, 0, size - 1, opener, plain);
   } finally {
     opener.dispose();
     await fh.close();

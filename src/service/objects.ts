@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable, type Transform } from 'node:stream';
 import { IntegrityError } from '../../kms/errors.js';
-import { ciphertextSize } from '../../kms/format.js';
+import { ciphertextSize, type SegmentOpener } from '../../kms/format.js';
 import { pipeline } from 'node:stream/promises';
 import type { SealOptions } from '../../kms/keys.js';
 import type { VerifiedBody } from '../s3/body.js';
@@ -188,22 +188,10 @@ export class ObjectService {
     async function* decrypted(handle: FileHandle, bucket: string, key: string, enc: StoredEncryption, size: number, s: number, e: number): AsyncGenerator<Buffer> {
       const plain: Buffer[] = [];
       const { read: r, opener } = await crypto.segmentOpener(bucket, key, enc, size, s, e, (pt) => plain.push(pt));
-      const slab = takeSlab();
       try {
-        for (let pos = r.cipherStart; pos <= r.cipherEnd; ) {
-          const n = Math.min(slab.length, r.cipherEnd - pos + 1);
-          const { bytesRead } = await handle.read(slab, 0, n, pos);
-          if (bytesRead === 0) throw new IntegrityError('truncated', `blob ends at ${pos}, before byte ${r.cipherEnd} its metadata promises`);
-          pos += bytesRead;
-          opener.feed(slab.subarray(0, bytesRead));
-          // Fresh plaintext buffers (the socket may hold them); the slab is free again.
-          for (const pt of plain.splice(0)) yield pt;
-        }
-        opener.finish();
-        for (const pt of plain.splice(0)) yield pt;
+        yield* decryptBlobRange(handle, r.cipherStart, r.cipherEnd, opener, plain);
       } finally {
         opener.dispose();
-        returnSlab(slab);
       }
     }
     async function* read(): AsyncGenerator<Buffer> {
@@ -310,6 +298,29 @@ interface Piece {
   size: number;
   handle: FileHandle;
   encryption?: unknown;
+}
+
+/**
+ * Ciphertext bytes [from, to] of a blob read through one pooled slab and fed to `opener`, whose
+ * emit pushes onto `released`; yields that plaintext (fresh buffers the socket may keep). The
+ * opener is done with a slice before the next read, so the slab is never handed out.
+ */
+export async function* decryptBlobRange(handle: FileHandle, from: number, to: number, opener: SegmentOpener, released: Buffer[]): AsyncGenerator<Buffer> {
+  const slab = takeSlab();
+  try {
+    for (let pos = from; pos <= to; ) {
+      const n = Math.min(slab.length, to - pos + 1);
+      const { bytesRead } = await handle.read(slab, 0, n, pos);
+      if (bytesRead === 0) throw new IntegrityError('truncated', `blob ends at ${pos}, before byte ${to} its metadata promises`);
+      pos += bytesRead;
+      opener.feed(slab.subarray(0, bytesRead));
+      for (const pt of released.splice(0)) yield pt;
+    }
+    opener.finish();
+    for (const pt of released.splice(0)) yield pt;
+  } finally {
+    returnSlab(slab);
+  }
 }
 
 /** Reads bytes [start, end] (inclusive) of one blob in slices. */
