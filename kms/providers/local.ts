@@ -1,7 +1,8 @@
 // The `local` KMS: a versioned keyring of 256-bit JWKs (kid `<name>/v<N>`), kept in a file of
-// the data dir or in a Kubernetes Secret (kms/keyring/). Data keys are wrapped as flattened JWE (A256GCMKW + A256GCM) whose additional
-// authenticated data is the encryption context; the AAD is not stored in the blob but supplied
-// again at decrypt time, so a different context fails authentication, as in AWS KMS.
+// the data dir or in a Kubernetes Secret (kms/keyring/). Data keys are wrapped as flattened JWE
+// (A256GCMKW + A256GCM) whose additional authenticated data is the encryption context; the AAD
+// is not stored in the blob but supplied again at decrypt time, so a different context fails
+// authentication, as in AWS KMS.
 import { randomFillSync, randomBytes } from 'node:crypto';
 import { isAbsolute, join, resolve } from 'node:path';
 import jose from 'node-jose';
