@@ -35,6 +35,18 @@ import type {
   UploadRecord,
 } from './types.js';
 
+/**
+ * Object records share their msgpack structures (the field names of each record shape) through
+ * one entry of the `objects` database instead of each record spelling them out: records are
+ * 40% smaller and decode 3x faster (100,000 encrypted records: 294 → 96 ms), which is most of
+ * what LIST and HEAD cost in the store. lmdb stores a new structure before or with the first
+ * record that uses it, so no committed record names one that is missing. The entry's key, one
+ * 0x00 byte, sorts before every `<bucket>\0<key>` (bucket names are never empty) and so lies
+ * outside every bucket's range. Records written before this (structures inline) still decode;
+ * a server older than this cannot read records written after it.
+ */
+export const SHARED_STRUCTURES_KEY = Buffer.from([0]);
+
 /** What is stored per object: the metadata without the key (the index key holds it). */
 export type StoredMeta = Omit<ObjectMeta, 'key'>;
 
@@ -203,7 +215,7 @@ export class Metadata {
       noSync: false,
       noMetaSync: false,
     } as Parameters<typeof open>[0]);
-    const objects = env.openDB<StoredMeta, Buffer>({ name: 'objects', keyEncoding: 'binary' });
+    const objects = env.openDB<StoredMeta, Buffer>({ name: 'objects', keyEncoding: 'binary', sharedStructuresKey: SHARED_STRUCTURES_KEY });
     const buckets = env.openDB<BucketInfo, string>({ name: 'buckets' });
     const usage = env.openDB<BucketUsage, string>({ name: 'usage' });
     const refs = env.openDB<number, string>({ name: 'blobrefs' });

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { open as openLmdb } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { S3Error } from '../../src/s3/errors.js';
+import { objectKey } from '../../src/store/keys.js';
 import { Store } from '../../src/store/store.js';
 import type { ObjectMeta } from '../../src/store/types.js';
 
@@ -402,6 +403,41 @@ describe('blobs and objects', () => {
     const again = await openStore(dir);
     expect((await getBytes(again, 'b', 'k'))!.toString()).toBe('persist');
     expect(again.lastCleanup).toEqual({ tmpRemoved: 0, blobsRemoved: 0 });
+  });
+
+  it('records share their structures; records written before that (structures inline) still read, list and overwrite', async () => {
+    const dir = tempDir();
+    let store = await openStore(dir);
+    await store.createBucket('b', 'r');
+    await put(store, 'b', 'k', 'written with shared structures');
+    const legacyData = Buffer.from('written by an older server');
+    const legacyBlob = await writeBlob(store, legacyData);
+    await store.close();
+    stores.length = 0;
+    // What the server wrote before structures were shared: the same record, field names inline.
+    const env = openLmdb({ path: join(dir, 'meta'), maxDbs: 16 });
+    const raw = env.openDB<Record<string, unknown>, Buffer>({ name: 'objects', keyEncoding: 'binary' });
+    const { key: _k, ...legacy } = metaFor('legacy', legacyBlob, legacyData, { contentType: 'text/plain', userMeta: { a: 'b' }, checksums: { crc64nvme: 'AAAAAAAAAAA=' } });
+    await raw.put(objectKey('b', 'legacy'), legacy);
+    await env.openDB<number, string>({ name: 'blobrefs' }).put(legacyBlob, 1);
+    const inline = raw.getBinary(objectKey('b', 'legacy'))!;
+    const shared = raw.getBinary(objectKey('b', 'k'))!;
+    expect(inline.includes('lastModified')).toBe(true);
+    expect(shared.includes('lastModified')).toBe(false);
+    await env.close();
+
+    store = await openStore(dir);
+    expect(store.lastCleanup.blobsRemoved).toBe(0);
+    expect(store.headObject('b', 'legacy')).toEqual({ key: 'legacy', ...legacy });
+    expect((await getBytes(store, 'b', 'legacy'))!.equals(legacyData)).toBe(true);
+    expect(store.list('b', { maxKeys: 10 }).contents.map((m) => m.key)).toEqual(['k', 'legacy']);
+    await put(store, 'b', 'legacy', 'overwritten');
+    await store.close();
+    stores.length = 0;
+    store = await openStore(dir);
+    expect((await getBytes(store, 'b', 'legacy'))!.toString()).toBe('overwritten');
+    expect((await getBytes(store, 'b', 'k'))!.toString()).toBe('written with shared structures');
+    expect(store.list('b', { maxKeys: 10 }).contents.map((m) => m.key)).toEqual(['k', 'legacy']);
   });
 });
 
