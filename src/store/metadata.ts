@@ -15,7 +15,7 @@
 // O_DSYNC descriptor (dependencies/lmdb/libraries/liblmdb/mdb.c, mdb_txn_commit; src/writer.cpp
 // sets TXN_COMMITTED after it returns). We never set noSync/noMetaSync. See the store README
 // comment in store.ts for the evidence.
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type DatabaseOptions, type RootDatabase } from 'lmdb';
 import { S3Error, type S3ErrorCode } from '../s3/errors.js';
 import { bucketBase, immediateSuccessor, objectKey, prefixEnd } from './keys.js';
 import type {
@@ -46,6 +46,25 @@ import type {
  * a server older than this cannot read records written after it.
  */
 export const SHARED_STRUCTURES_KEY = Buffer.from([0]);
+
+/**
+ * Only shapes made of our own field names take one of the 32 shared slots. Objects whose keys
+ * a client chooses (user metadata, tags, an encryption context) would otherwise fill them with
+ * one-off shapes (each also costing a synchronous save); they stay inline in their record.
+ */
+const OWN_FIELDS = new Set([
+  // ObjectMeta and its parts
+  'size', 'etag', 'lastModified', 'blobId', 'parts', 'partNumber', 'contentType', 'contentEncoding', 'contentDisposition',
+  'contentLanguage', 'cacheControl', 'expires', 'websiteRedirect', 'userMeta', 'checksums', 'checksumType', 'storageClass',
+  'tags', 'encryption', 'uploadId',
+  // checksum algorithms
+  'crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256', 'md5',
+  // StoredEncryption and the object envelope (kms/types.ts)
+  'envelope', 'binding', 'v', 'alg', 'segmentSize', 'bucketKeyId', 'wrappedKey', 'nonce', 'kmsKeyId', 'keyVersion', 'context', 'sse', 'bucketKeyEnabled',
+]);
+function shouldShareStructure(keys: string[]): boolean {
+  return keys.every((k) => OWN_FIELDS.has(k));
+}
 
 /** What is stored per object: the metadata without the key (the index key holds it). */
 export type StoredMeta = Omit<ObjectMeta, 'key'>;
@@ -215,7 +234,9 @@ export class Metadata {
       noSync: false,
       noMetaSync: false,
     } as Parameters<typeof open>[0]);
-    const objects = env.openDB<StoredMeta, Buffer>({ name: 'objects', keyEncoding: 'binary', sharedStructuresKey: SHARED_STRUCTURES_KEY });
+    // shouldShareStructure goes through lmdb to msgpackr; lmdb's typings do not list it.
+    const objectsOptions: DatabaseOptions & { name: string; shouldShareStructure: (keys: string[]) => boolean } = { name: 'objects', keyEncoding: 'binary', sharedStructuresKey: SHARED_STRUCTURES_KEY, shouldShareStructure };
+    const objects = env.openDB<StoredMeta, Buffer>(objectsOptions);
     const buckets = env.openDB<BucketInfo, string>({ name: 'buckets' });
     const usage = env.openDB<BucketUsage, string>({ name: 'usage' });
     const refs = env.openDB<number, string>({ name: 'blobrefs' });

@@ -11,6 +11,7 @@ import { open as openLmdb } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { S3Error } from '../../src/s3/errors.js';
 import { objectKey } from '../../src/store/keys.js';
+import { SHARED_STRUCTURES_KEY } from '../../src/store/metadata.js';
 import { Store } from '../../src/store/store.js';
 import type { ObjectMeta } from '../../src/store/types.js';
 
@@ -438,6 +439,25 @@ describe('blobs and objects', () => {
     expect((await getBytes(store, 'b', 'legacy'))!.toString()).toBe('overwritten');
     expect((await getBytes(store, 'b', 'k'))!.toString()).toBe('written with shared structures');
     expect(store.list('b', { maxKeys: 10 }).contents.map((m) => m.key)).toEqual(['k', 'legacy']);
+  });
+
+  it('shares only shapes of our own field names: client-chosen metadata keys stay out of the shared table', async () => {
+    const dir = tempDir();
+    const store = await openStore(dir);
+    await store.createBucket('b', 'r');
+    for (let i = 0; i < 40; i++) {
+      const data = Buffer.from(`v${i}`);
+      await store.putObject('b', metaFor(`k${i}`, await writeBlob(store, data), data, { userMeta: { [`client-key-${i}`]: 'x' }, tags: { [`tag-${i}`]: 'y' } }));
+    }
+    for (let i = 0; i < 40; i++) expect(store.headObject('b', `k${i}`)!.userMeta).toEqual({ [`client-key-${i}`]: 'x' });
+    await store.close();
+    stores.length = 0;
+    const env = openLmdb({ path: join(dir, 'meta'), maxDbs: 16 });
+    const structures = env.openDB<unknown, Buffer>({ name: 'objects', keyEncoding: 'binary' }).get(SHARED_STRUCTURES_KEY) as string[][];
+    await env.close();
+    const names = structures.flat();
+    expect(names).toContain('etag');
+    expect(names.filter((n) => /^(client-key|tag)-/.test(n))).toEqual([]);
   });
 });
 
