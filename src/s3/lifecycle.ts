@@ -1,9 +1,10 @@
 // Bucket lifecycle configuration: the <LifecycleConfiguration> document (validated as S3 does,
-// kept as sent, given back by GetBucketLifecycleConfiguration) and the one rule this server acts
-// on, AbortIncompleteMultipartUpload, through the pure functions at the end
-// (lifecycleAbortRuleFor / lifecycleAbortAgeFor / lifecycleAbortDateFor) that the multipart sweep
-// calls. Expiration, Transition and the noncurrent-version actions are stored and returned but
-// not carried out.
+// kept as sent, given back by GetBucketLifecycleConfiguration) and the two actions this server
+// carries out, through the pure functions at the end that the sweep calls:
+// AbortIncompleteMultipartUpload (lifecycleAbortRuleFor / lifecycleAbortAgeFor /
+// lifecycleAbortDateFor) and Expiration by Days or Date (lifecycleExpirationFor, also the
+// x-amz-expiration response header). Transitions (there is one storage class) and the
+// noncurrent-version actions (there is no versioning) are stored and returned only.
 //
 // Validation, with S3's answers (AWS API reference: API_PutBucketLifecycleConfiguration,
 // API_LifecycleRule, API_LifecycleRuleFilter, API_LifecycleRuleAndOperator,
@@ -378,4 +379,55 @@ export function lifecycleAbortDateFor(bucketConfig: Record<string, unknown> | un
   if (!rule) return undefined;
   const due = initiatedMs + rule.days * DAY_MS;
   return { date: Math.ceil(due / DAY_MS) * DAY_MS, ruleId: rule.ruleId };
+}
+
+/** The tags and size of an object, as a lifecycle filter sees them. */
+export interface LifecycleSubject {
+  key: string;
+  size: number;
+  lastModified: number;
+  tags?: Record<string, string>;
+}
+
+function hasTag(o: LifecycleSubject, t: LifecycleTag): boolean {
+  return o.tags?.[t.key] === t.value;
+}
+
+/** Whether a rule's filter (V1 Prefix, or V2 Filter: prefix, tag, size bounds, And) selects the object. */
+export function lifecycleRuleMatches(r: LifecycleRule, o: LifecycleSubject): boolean {
+  if (r.prefix !== undefined) return o.key.startsWith(r.prefix);
+  const f = r.filter ?? {};
+  const size = (gt?: number, lt?: number) => (gt === undefined || o.size > gt) && (lt === undefined || o.size < lt);
+  if (f.and) return o.key.startsWith(f.and.prefix ?? '') && f.and.tags.every((t) => hasTag(o, t)) && size(f.and.objectSizeGreaterThan, f.and.objectSizeLessThan);
+  return o.key.startsWith(f.prefix ?? '') && (f.tag === undefined || hasTag(o, f.tag)) && size(f.objectSizeGreaterThan, f.objectSizeLessThan);
+}
+
+/**
+ * When S3 expires the object, and by which rule: for Days, last-modified plus the days rounded
+ * up to the next midnight UTC; for Date, that date. With several enabled rules matching, the
+ * earliest wins. This is also the x-amz-expiration header of PUT, HEAD and GET.
+ */
+export function lifecycleExpirationFor(bucketConfig: Record<string, unknown> | undefined, o: LifecycleSubject): { date: number; ruleId: string } | undefined {
+  let best: { date: number; ruleId: string } | undefined;
+  for (const r of lifecycleOf(bucketConfig)?.rules ?? []) {
+    const e = r.expiration;
+    if (r.status !== 'Enabled' || !e || (e.days === undefined && e.date === undefined) || !lifecycleRuleMatches(r, o)) continue;
+    const date = e.days !== undefined ? Math.ceil((o.lastModified + e.days * DAY_MS) / DAY_MS) * DAY_MS : Date.parse(e.date!);
+    if (Number.isFinite(date) && (!best || date < best.date)) best = { date, ruleId: r.id };
+  }
+  return best;
+}
+
+/** The x-amz-expiration header value: `expiry-date="<HTTP date>", rule-id="<id>"`. */
+export function expirationHeader(e: { date: number; ruleId: string }): string {
+  // A rule ID may hold any character; a header may not (Node refuses to send it).
+  const id = /^[\x20-\x7e]*$/.test(e.ruleId) ? e.ruleId.replace(/["\\]/g, (c) => `\\${c}`) : encodeURIComponent(e.ruleId);
+  return `expiry-date="${new Date(e.date).toUTCString()}", rule-id="${id}"`;
+}
+
+/** `x-amz-expiration` for PUT, HEAD and GET when an enabled Expiration rule selects the object. */
+export function expirationHeaders(bucketConfig: Record<string, unknown> | undefined, o: LifecycleSubject): Record<string, string> {
+  if (!bucketConfig?.[LIFECYCLE_CONFIG_KEY]) return {};
+  const e = lifecycleExpirationFor(bucketConfig, o);
+  return e ? { 'x-amz-expiration': expirationHeader(e) } : {};
 }

@@ -1,13 +1,18 @@
-// The bucket lifecycle rule this server carries out: AbortIncompleteMultipartUpload. An upload
-// whose key a bucket's enabled rule matches (by prefix) is aborted once its initiation time plus
-// DaysAfterInitiation, rounded up to midnight UTC, has passed, as S3 does
-// (user guide mpu-abort-incomplete-mpu-lifecycle-config, intro-lifecycle-rules). The
-// server-wide age limit (Store.abortStaleUploads) keeps applying as well; whichever comes first
-// aborts the upload. Expiration and transitions are stored, not enforced.
-import { lifecycleAbortDateFor, lifecycleOf } from '../s3/lifecycle.js';
+// The bucket lifecycle actions this server carries out, as S3 does (user guide
+// mpu-abort-incomplete-mpu-lifecycle-config, intro-lifecycle-rules, lifecycle-expire-general-considerations):
+//   - AbortIncompleteMultipartUpload: an upload whose key an enabled rule matches (by prefix) is
+//     aborted once its initiation time plus DaysAfterInitiation, rounded up to midnight UTC, has
+//     passed. The server-wide age limit (Store.abortStaleUploads) keeps applying as well.
+//   - Expiration (Days or Date): an object that an enabled rule's filter selects is deleted once
+//     its expiry date has passed. S3 too deletes some time after that date, not at it; an hourly
+//     sweep is well inside its "usually within a day". The delete names the blobs it saw, so an
+//     object overwritten meanwhile (a new last-modified) is not deleted.
+// Transitions and the noncurrent-version actions are stored, not carried out.
+import { lifecycleAbortDateFor, lifecycleExpirationFor, lifecycleOf, type LifecycleRule } from '../s3/lifecycle.js';
+import { blobIdsOf } from '../store/metadata.js';
 import type { Store } from '../store/store.js';
 
-type SweepStore = Pick<Store, 'listBuckets' | 'listUploads' | 'abortUpload'>;
+type SweepStore = Pick<Store, 'listBuckets' | 'listUploads' | 'abortUpload' | 'list' | 'deleteObject'>;
 
 const PAGE = 1000;
 
@@ -45,8 +50,41 @@ export async function abortUploadsDueByLifecycle(store: SweepStore, now: number 
   return aborted;
 }
 
+function expires(r: LifecycleRule): boolean {
+  return r.status === 'Enabled' && (r.expiration?.days !== undefined || r.expiration?.date !== undefined);
+}
+
+/** The key prefixes an expiration sweep must look under: none nested in another; [''] for the whole bucket. */
+function expirationPrefixes(rules: LifecycleRule[]): string[] {
+  const all = rules.filter(expires).map((r) => r.prefix ?? r.filter?.prefix ?? r.filter?.and?.prefix ?? '');
+  return [...new Set(all)].sort().filter((p, i, sorted) => !sorted.slice(0, i).some((q) => p.startsWith(q)));
+}
+
+/** Deletes every object a bucket's Expiration rule has made due by `now`; returns how many. */
+export async function expireObjectsDueByLifecycle(store: SweepStore, now: number = Date.now()): Promise<number> {
+  let expired = 0;
+  for (const bucket of store.listBuckets()) {
+    const config = bucket.config;
+    const rules = lifecycleOf(config)?.rules ?? [];
+    for (const prefix of expirationPrefixes(rules)) {
+      let after: string | undefined;
+      for (;;) {
+        const page = store.list(bucket.name, { prefix, after, maxKeys: PAGE }); // empty once the bucket is gone
+        for (const o of page.contents) {
+          const due = lifecycleExpirationFor(config, o);
+          if (!due || due.date > now) continue;
+          if (await store.deleteObject(bucket.name, o.key, blobIdsOf(o))) expired++;
+        }
+        if (!page.isTruncated || page.nextAfter === undefined) break;
+        after = page.nextAfter;
+      }
+    }
+  }
+  return expired;
+}
+
 /**
- * Runs abortUploadsDueByLifecycle once at start and then every `everyMs` (an hour by default:
+ * Runs abortUploadsDueByLifecycle and expireObjectsDueByLifecycle once at start and then every `everyMs` (an hour by default:
  * the rule's unit is a day). stop() waits for a running pass.
  */
 export function startLifecycleSweep(store: SweepStore, log: (line: string) => void, everyMs = 3600_000): { stop(): Promise<void> } {
@@ -58,6 +96,8 @@ export function startLifecycleSweep(store: SweepStore, log: (line: string) => vo
       try {
         const n = await abortUploadsDueByLifecycle(store, Date.now());
         if (n > 0) log(`lifecycle: aborted ${n} incomplete multipart upload(s) (AbortIncompleteMultipartUpload)`);
+        const e = await expireObjectsDueByLifecycle(store, Date.now());
+        if (e > 0) log(`lifecycle: deleted ${e} expired object(s) (Expiration)`);
       } catch (e) {
         log(`lifecycle: sweep failed: ${(e as Error).stack ?? e}`);
       }

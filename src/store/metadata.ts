@@ -396,7 +396,8 @@ export class Metadata {
   }
 
   /** Removes the metadata in one write transaction; resolves when durable. Missing key: no-op. */
-  async deleteObject(bucket: string, key: string): Promise<PutResult> {
+  /** With `ifBlobIds`, deletes only the version that holds exactly those blobs (a sweep must not delete a newer write). */
+  async deleteObject(bucket: string, key: string, ifBlobIds?: string[]): Promise<PutResult> {
     const k = objectKey(bucket, key);
     return unwrap(
       await this.env.transaction((): TxnOutcome<PutResult> => {
@@ -405,6 +406,7 @@ export class Metadata {
         const prev = this.objects.get(k);
         if (prev === undefined) return { ok: { old: undefined, freed: [] } };
         const old = fromStored(key, prev);
+        if (ifBlobIds && blobIdsOf(old).join('/') !== ifBlobIds.join('/')) return { ok: { old: undefined, freed: [] } };
         this.objects.remove(k);
         const freed = this.release(blobIdsOf(old));
         this.usage.put(bucket, { objects: Math.max(0, usage.objects - 1), bytes: Math.max(0, usage.bytes - old.size) });

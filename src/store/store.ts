@@ -365,8 +365,9 @@ export class Store {
   }
 
   /** Removes the metadata (durably), then the blobs it alone referenced. Missing key: undefined. NoSuchBucket. */
-  async deleteObject(bucket: string, key: string): Promise<ObjectMeta | undefined> {
-    const { old, freed } = await this.meta.deleteObject(bucket, key);
+  /** The deleted version, or undefined when there was none (or, with `ifBlobIds`, it was another). */
+  async deleteObject(bucket: string, key: string, ifBlobIds?: string[]): Promise<ObjectMeta | undefined> {
+    const { old, freed } = await this.meta.deleteObject(bucket, key, ifBlobIds);
     await this.blobs.unlink(freed).catch(() => {});
     return old;
   }

@@ -1,13 +1,14 @@
 // Bucket lifecycle configuration (?lifecycle): stored as sent, given back, validated with S3's
-// codes. What the AbortIncompleteMultipartUpload rule means for an upload is in
+// codes; Expiration carried out (x-amz-expiration on PUT/HEAD/GET, due objects deleted by the
+// sweep). What the rules mean for each object and upload, with a fixed clock, is in
 // test/unit/lifecycle.test.ts.
 import {
-  CreateBucketCommand, DeleteBucketLifecycleCommand, GetBucketLifecycleConfigurationCommand,
-  PutBucketLifecycleConfigurationCommand, S3Client, S3ServiceException,
+  CreateBucketCommand, DeleteBucketLifecycleCommand, GetBucketLifecycleConfigurationCommand, GetObjectCommand, HeadObjectCommand,
+  PutBucketLifecycleConfigurationCommand, PutObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdkClient } from '../helpers/clients.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { errorCode } from '../helpers/sign.js';
 import { signedRequest } from '../helpers/signed.js';
 
@@ -124,5 +125,58 @@ describe('lifecycle configuration', () => {
     expect(await s3Error(s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: B })))).toEqual({ name: 'NoSuchLifecycleConfiguration', status: 404 });
     expect((await s3.send(new DeleteBucketLifecycleCommand({ Bucket: B }))).$metadata.httpStatusCode).toBe(204);
     expect(await s3Error(s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: 'no-such-bucket-lc' })))).toEqual({ name: 'NoSuchBucket', status: 404 });
+  });
+});
+
+describe('Expiration carried out', () => {
+  it('PUT, HEAD and GET name the expiry date and rule; due objects are gone after the sweep of the next start', async () => {
+    const dataDir = tempDir('akko-lc-exp-');
+    let srv = await startServer({ dataDir, args: ['--buckets', 'lc-exp'] });
+    let c = sdkClient(srv);
+    try {
+      await c.send(new PutBucketLifecycleConfigurationCommand({
+        Bucket: 'lc-exp',
+        LifecycleConfiguration: {
+          Rules: [
+            { ID: 'logs-30d', Status: 'Enabled', Filter: { Prefix: 'logs/' }, Expiration: { Days: 30 } },
+            { ID: 'gone', Status: 'Enabled', Filter: { Prefix: 'gone/' }, Expiration: { Date: new Date('2020-01-01T00:00:00Z') } },
+          ],
+        },
+      }));
+      const put = await c.send(new PutObjectCommand({ Bucket: 'lc-exp', Key: 'logs/app.log', Body: 'log line' }));
+      const head = await c.send(new HeadObjectCommand({ Bucket: 'lc-exp', Key: 'logs/app.log' }));
+      const day = 86_400_000;
+      const due = new Date(Math.ceil((head.LastModified!.getTime() + 30 * day) / day) * day).toUTCString();
+      expect(put.Expiration).toBe(`expiry-date="${due}", rule-id="logs-30d"`);
+      expect(head.Expiration).toBe(put.Expiration);
+      const get = await c.send(new GetObjectCommand({ Bucket: 'lc-exp', Key: 'logs/app.log' }));
+      expect(get.Expiration).toBe(put.Expiration);
+      await get.Body!.transformToString();
+      expect((await c.send(new PutObjectCommand({ Bucket: 'lc-exp', Key: 'data/keep', Body: 'x' }))).Expiration).toBeUndefined();
+      for (const k of ['gone/1', 'gone/2']) {
+        const r = await c.send(new PutObjectCommand({ Bucket: 'lc-exp', Key: k, Body: k }));
+        expect(r.Expiration).toBe('expiry-date="Wed, 01 Jan 2020 00:00:00 GMT", rule-id="gone"');
+      }
+    } finally {
+      c.destroy();
+      await srv.stop();
+    }
+    srv = await startServer({ dataDir, args: ['--buckets', 'lc-exp'] });
+    c = sdkClient(srv);
+    try {
+      const status = async (k: string) => c.send(new HeadObjectCommand({ Bucket: 'lc-exp', Key: k })).then(() => 200, (e: S3ServiceException) => e.$metadata.httpStatusCode);
+      const until = Date.now() + 15_000;
+      while ((await status('gone/1')) !== 404 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(await status('gone/1')).toBe(404);
+      expect(await status('gone/2')).toBe(404);
+      expect(await status('logs/app.log')).toBe(200);
+      expect(await status('data/keep')).toBe(200);
+      const logged = () => srv.stderr.some((l) => /lifecycle: deleted 2 expired object\(s\) \(Expiration\)/.test(l));
+      while (!logged() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(logged(), srv.stderr.join('\n')).toBe(true);
+    } finally {
+      c.destroy();
+      await srv.destroy();
+    }
   });
 });

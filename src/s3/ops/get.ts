@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { ObjectMeta } from '../../store/types.js';
 import { sendHead, sendStream, type Headers, type S3Context } from '../context.js';
 import { S3Error } from '../errors.js';
+import { expirationHeaders } from '../lifecycle.js';
 import { httpDate, objectHeaders } from '../object-headers.js';
 import { checkReadConditions } from '../preconditions.js';
 import { parsePartNumber } from './multipart.js';
@@ -41,6 +42,7 @@ const OVERRIDES = [
 
 function responseHeaders(ctx: S3Context, meta: ObjectMeta, full: boolean): Headers {
   const h = objectHeaders(meta, full && ctx.req.headers['x-amz-checksum-mode'] === 'ENABLED');
+  Object.assign(h, expirationHeaders(ctx.objects.store.getBucket(ctx.target.bucket!)?.config, meta));
   for (const [param, header] of OVERRIDES) {
     const v = ctx.target.query.get(param);
     if (v !== null) h[header] = v;

@@ -4,6 +4,7 @@ import { checksumHeader } from '../checksums.js';
 import { sendEmpty, type S3Context } from '../context.js';
 import { envelopeOf, metaFromRequest } from '../object-headers.js';
 import { checkRequestAcl } from './acl.js';
+import { expirationHeaders } from '../lifecycle.js';
 import { parseSseRequest, sseHeaders } from '../sse.js';
 import { writeConditions } from '../preconditions.js';
 import { parseTaggingHeader, tagCount } from '../tagging.js';
@@ -24,5 +25,6 @@ export async function putObject(ctx: S3Context): Promise<void> {
     [checksumHeader(verified.algorithm)]: verified.checksum,
     'x-amz-checksum-type': 'FULL_OBJECT',
     ...sseHeaders(envelopeOf(stored)),
+    ...expirationHeaders(ctx.objects.store.getBucket(bucket)?.config, stored),
   });
 }
