@@ -3,7 +3,8 @@
 // sweep). What the rules mean for each object and upload, with a fixed clock, is in
 // test/unit/lifecycle.test.ts.
 import {
-  CreateBucketCommand, DeleteBucketLifecycleCommand, GetBucketLifecycleConfigurationCommand, GetObjectCommand, HeadObjectCommand,
+  CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketLifecycleCommand,
+  GetBucketLifecycleConfigurationCommand, GetObjectCommand, HeadObjectCommand, UploadPartCommand,
   PutBucketLifecycleConfigurationCommand, PutObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,6 +154,12 @@ describe('Expiration carried out', () => {
       expect(get.Expiration).toBe(put.Expiration);
       await get.Body!.transformToString();
       expect((await c.send(new PutObjectCommand({ Bucket: 'lc-exp', Key: 'data/keep', Body: 'x' }))).Expiration).toBeUndefined();
+      const copy = await c.send(new CopyObjectCommand({ Bucket: 'lc-exp', Key: 'logs/copy.log', CopySource: 'lc-exp/data/keep' }));
+      expect(copy.Expiration).toMatch(/^expiry-date="[^"]+ GMT", rule-id="logs-30d"$/);
+      const mpu = await c.send(new CreateMultipartUploadCommand({ Bucket: 'lc-exp', Key: 'logs/big.log' }));
+      const part = await c.send(new UploadPartCommand({ Bucket: 'lc-exp', Key: 'logs/big.log', UploadId: mpu.UploadId, PartNumber: 1, Body: 'one part' }));
+      const done = await c.send(new CompleteMultipartUploadCommand({ Bucket: 'lc-exp', Key: 'logs/big.log', UploadId: mpu.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
+      expect(done.Expiration).toMatch(/^expiry-date="[^"]+ GMT", rule-id="logs-30d"$/);
       for (const k of ['gone/1', 'gone/2']) {
         const r = await c.send(new PutObjectCommand({ Bucket: 'lc-exp', Key: k, Body: k }));
         expect(r.Expiration).toBe('expiry-date="Wed, 01 Jan 2020 00:00:00 GMT", rule-id="gone"');

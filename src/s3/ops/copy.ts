@@ -4,6 +4,7 @@ import { S3Error } from '../errors.js';
 import { envelopeOf, metaFromRequest } from '../object-headers.js';
 import { parseSseRequest, sseHeaders } from '../sse.js';
 import { checkCopySourceConditions, writeConditions } from '../preconditions.js';
+import { expirationHeaders } from '../lifecycle.js';
 import { isoDate } from '../xml.js';
 import { parseTaggingHeader, tagCount, taggingDirective } from '../tagging.js';
 import type { ObjectMeta } from '../../store/types.js';
@@ -54,5 +55,5 @@ export async function copyObject(ctx: S3Context): Promise<void> {
   const stored = await ctx.objects.copy(src, { bucket, key, meta: dstMeta, sse }, (m) => checkCopySourceConditions(ctx.req.headers, m), writeConditions(ctx.req.headers));
   const checksums: Record<string, string> = {};
   for (const [a, v] of Object.entries(stored.checksums ?? {})) if (a !== 'md5') checksums[`Checksum${a.toUpperCase()}`] = v;
-  sendXml(ctx, 200, 'CopyObjectResult', { LastModified: isoDate(stored.lastModified), ETag: stored.etag, ...checksums }, sseHeaders(envelopeOf(stored)));
+  sendXml(ctx, 200, 'CopyObjectResult', { LastModified: isoDate(stored.lastModified), ETag: stored.etag, ...checksums }, { ...sseHeaders(envelopeOf(stored)), ...expirationHeaders(ctx.objects.store.getBucket(bucket)?.config, stored) });
 }

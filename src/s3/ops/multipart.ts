@@ -26,7 +26,7 @@ import { S3Error } from '../errors.js';
 import { isStoredEncryption } from '../../service/crypto.js';
 import { envelopeOf, metaFromRequest } from '../object-headers.js';
 import { parseSseRequest, sseHeaders } from '../sse.js';
-import { lifecycleAbortDateFor } from '../lifecycle.js';
+import { expirationHeaders, lifecycleAbortDateFor } from '../lifecycle.js';
 import { parseTaggingHeader } from '../tagging.js';
 import { checkRequestAcl } from './acl.js';
 import { checkCopySourceConditions, writeConditions } from '../preconditions.js';
@@ -283,7 +283,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<void> {
     ETag: meta.etag,
     ...checksumElements(meta.checksums, Object.keys(meta.checksums ?? {}).filter((a) => a !== 'md5')),
     ChecksumType: Object.keys(meta.checksums ?? {}).some((a) => a !== 'md5') ? (meta.checksumType ?? 'FULL_OBJECT') : undefined,
-  }, sseHeaders(envelopeOf(meta)));
+  }, { ...sseHeaders(envelopeOf(meta)), ...expirationHeaders(ctx.objects.store.getBucket(bucket)?.config, meta) });
 }
 
 // ---- AbortMultipartUpload ----
