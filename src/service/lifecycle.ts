@@ -1,5 +1,6 @@
 // The bucket lifecycle actions this server carries out, as S3 does (user guide
-// mpu-abort-incomplete-mpu-lifecycle-config, intro-lifecycle-rules, lifecycle-expire-general-considerations):
+// mpu-abort-incomplete-mpu-lifecycle-config, intro-lifecycle-rules,
+// lifecycle-expire-general-considerations):
 //   - AbortIncompleteMultipartUpload: an upload whose key an enabled rule matches (by prefix) is
 //     aborted once its initiation time plus DaysAfterInitiation, rounded up to midnight UTC, has
 //     passed. The server-wide age limit (Store.abortStaleUploads) keeps applying as well.
@@ -8,6 +9,7 @@
 //     sweep is well inside its "usually within a day". The delete names the blobs it saw, so an
 //     object overwritten meanwhile (a new last-modified) is not deleted.
 // Transitions and the noncurrent-version actions are stored, not carried out.
+import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import { lifecycleAbortDateFor, lifecycleExpirationFor, lifecycleOf, type LifecycleRule } from '../s3/lifecycle.js';
 import { blobIdsOf } from '../store/metadata.js';
 import type { Store } from '../store/store.js';
@@ -60,8 +62,12 @@ function expirationPrefixes(rules: LifecycleRule[]): string[] {
   return [...new Set(all)].sort().filter((p, i, sorted) => !sorted.slice(0, i).some((q) => p.startsWith(q)));
 }
 
-/** Deletes every object a bucket's Expiration rule has made due by `now`; returns how many. */
-export async function expireObjectsDueByLifecycle(store: SweepStore, now: number = Date.now()): Promise<number> {
+/**
+ * Deletes every object a bucket's Expiration rule has made due by `now`; returns how many.
+ * Yields to requests after every page (a large bucket with nothing due must not block the
+ * server for the whole scan) and stops early once `stopping()` says so.
+ */
+export async function expireObjectsDueByLifecycle(store: SweepStore, now: number = Date.now(), stopping: () => boolean = () => false): Promise<number> {
   let expired = 0;
   for (const bucket of store.listBuckets()) {
     const config = bucket.config;
@@ -69,6 +75,7 @@ export async function expireObjectsDueByLifecycle(store: SweepStore, now: number
     for (const prefix of expirationPrefixes(rules)) {
       let after: string | undefined;
       for (;;) {
+        if (stopping()) return expired;
         const page = store.list(bucket.name, { prefix, after, maxKeys: PAGE }); // empty once the bucket is gone
         for (const o of page.contents) {
           const due = lifecycleExpirationFor(config, o);
@@ -77,6 +84,7 @@ export async function expireObjectsDueByLifecycle(store: SweepStore, now: number
         }
         if (!page.isTruncated || page.nextAfter === undefined) break;
         after = page.nextAfter;
+        await yieldToRequests();
       }
     }
   }
@@ -84,8 +92,9 @@ export async function expireObjectsDueByLifecycle(store: SweepStore, now: number
 }
 
 /**
- * Runs abortUploadsDueByLifecycle and expireObjectsDueByLifecycle once at start and then every `everyMs` (an hour by default:
- * the rule's unit is a day). stop() waits for a running pass.
+ * Runs abortUploadsDueByLifecycle and expireObjectsDueByLifecycle once at start and then every
+ * `everyMs` (an hour by default: the rules' unit is a day). stop() ends a running expiration
+ * scan at its next page and waits for it.
  */
 export function startLifecycleSweep(store: SweepStore, log: (line: string) => void, everyMs = 3600_000): { stop(): Promise<void> } {
   let running: Promise<void> = Promise.resolve();
@@ -96,7 +105,7 @@ export function startLifecycleSweep(store: SweepStore, log: (line: string) => vo
       try {
         const n = await abortUploadsDueByLifecycle(store, Date.now());
         if (n > 0) log(`lifecycle: aborted ${n} incomplete multipart upload(s) (AbortIncompleteMultipartUpload)`);
-        const e = await expireObjectsDueByLifecycle(store, Date.now());
+        const e = await expireObjectsDueByLifecycle(store, Date.now(), () => stopped);
         if (e > 0) log(`lifecycle: deleted ${e} expired object(s) (Expiration)`);
       } catch (e) {
         log(`lifecycle: sweep failed: ${(e as Error).stack ?? e}`);

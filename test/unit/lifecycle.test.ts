@@ -156,6 +156,8 @@ describe('expireObjectsDueByLifecycle (the sweep)', () => {
       await putAt('ex', 'data/tagged-old', now - 8 * DAY, { tmp: 'yes' });
       await putAt('ex', 'data/tagged-new', now - 2 * DAY, { tmp: 'yes' });
       await putAt('other', 'logs/old', now - 30 * DAY);
+      // A sweep told to stop (the server is shutting down) stops before its next page.
+      expect(await expireObjectsDueByLifecycle(store, now, () => true)).toBe(0);
       expect(await expireObjectsDueByLifecycle(store, now)).toBe(3);
       const keys = (b: string) => store.list(b, { maxKeys: 100 }).contents.map((m) => m.key);
       expect(keys('ex')).toEqual(['data/old', 'data/tagged-new', 'logs/fresh', 'logs/rounded']);
