@@ -2,10 +2,9 @@
 // of objects, as AWS S3 Bucket Keys) → object key (fresh per object or part, wrapped by the
 // bucket key). The KMS sees one GenerateDataKey per bucket key and one Decrypt per cache miss.
 import { randomFillSync, randomUUID } from 'node:crypto';
-import type { Transform } from 'node:stream';
 import { KeyCache, type KeyCacheOptions } from './cache.js';
 import { IntegrityError, KmsError, KmsKeyDisabledError, KmsKeyInvalidStateError, KmsUnavailableError } from './errors.js';
-import { createDecryptStream, createEncryptStream, DEFAULT_SEGMENT_SIZE, type EncryptStream, fullRange, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SegmentOpener, segmentRange, type SegmentRange } from './format.js';
+import { createEncryptStream, DEFAULT_SEGMENT_SIZE, type EncryptStream, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SegmentOpener, segmentRange, type SegmentRange } from './format.js';
 import { instrument } from './providers/instrument.js';
 import type { BucketKeyRecord, BucketKeyRecords, EncryptionContext, KeyDescription, KmsProvider, ObjectEnvelope, ObjectLocation } from './types.js';
 import { unwrapObjectKey, wrapObjectKey } from './wrap.js';
@@ -232,27 +231,9 @@ export class Encryption {
   }
 
   /**
-   * GET: the ciphertext bytes to read (`read.cipherStart`..`read.cipherEnd`, inclusive) and the
-   * Transform that turns them into plaintext bytes [range.start, range.end] (default: all).
+   * GET: opens the object key and gives the blob range [cipherStart, cipherEnd] to read and an
+   * opener that, fed those bytes, hands plaintext bytes [range.start, range.end] to `emit`.
    */
-  async decryptObjectStream(
-    bucket: string,
-    key: string,
-    uploadId: string,
-    envelope: ObjectEnvelope,
-    plainSize: number,
-    range?: { start: number; end: number },
-  ): Promise<{ read: SegmentRange; stream: Transform }> {
-    const objectKey = await this.openObject(bucket, key, uploadId, envelope);
-    try {
-      const read = range ? segmentRange(range.start, range.end, plainSize, envelope.segmentSize) : fullRange(plainSize, envelope.segmentSize);
-      return { read, stream: createDecryptStream(objectKey, { segmentSize: envelope.segmentSize, ...read }) };
-    } finally {
-      objectKey.fill(0);
-    }
-  }
-
-  /** The same as decryptObjectStream without the stream: the caller feeds ciphertext and gets plaintext through `emit`. */
   async objectSegmentOpener(
     bucket: string,
     key: string,

@@ -5,7 +5,7 @@
 // The service account needs get, create, update and (for `kms retire` of the last key) delete
 // on this one Secret.
 import type { CoreV1Api, KubeConfig, V1Secret } from '@kubernetes/client-node';
-import { serialize, validDocument, type KeyringDocument, type KeyringStorage } from './storage.js';
+import { parseDocument, serialize, type KeyringDocument, type KeyringStorage } from './storage.js';
 
 export const KEYRING_SECRET_KEY = 'keyring.json';
 const LABELS = { 'app.kubernetes.io/name': 'akko-storage', 'app.kubernetes.io/component': 'kms-keyring' };
@@ -109,13 +109,7 @@ export class SecretKeyringStorage implements KeyringStorage {
     }
     const encoded = secret.data?.[KEYRING_SECRET_KEY];
     if (encoded === undefined) throw new Error(`${this.location} has no ${KEYRING_SECRET_KEY} key: it is not an akko keyring`);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(Buffer.from(encoded, 'base64').toString('utf8'));
-    } catch {
-      throw new Error(`${this.location}: ${KEYRING_SECRET_KEY} is not an akko keyring (not JSON)`);
-    }
-    const doc = validDocument(parsed, this.location);
+    const doc = parseDocument(Buffer.from(encoded, 'base64').toString('utf8'), this.location);
     this.resourceVersion = secret.metadata?.resourceVersion;
     return doc;
   }

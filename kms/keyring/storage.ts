@@ -43,8 +43,14 @@ export function parseKeyringLocation(value: string): KeyringLocation {
   return { kind: 'secret', namespace: m[1], name: m[3]! };
 }
 
-/** Checks what was read; a keyring that is not one stops the caller, naming where it came from. */
-export function validDocument(data: unknown, location: string): KeyringDocument {
+/** Parses and checks what was read; a keyring that is not one stops the caller, naming where it came from. */
+export function parseDocument(text: string, location: string): KeyringDocument {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new Error(`${location} is not an akko keyring (not JSON)`);
+  }
   const d = data as Partial<KeyringDocument> | null;
   if (!d || typeof d !== 'object' || d.format !== 'akko-keyring' || d.version !== 1 || !Array.isArray(d.keys) || typeof d.defaultKey !== 'string') {
     throw new Error(`${location} is not an akko keyring`);

@@ -97,14 +97,21 @@ export class LocalKmsProvider implements KmsProvider {
     return this.storage.location;
   }
 
-  /** Loads the keyring, or creates it with one key when there is none and nothing depends on one. */
-  static async open(opts: LocalKmsOptions): Promise<LocalKmsProvider> {
+  /** Loads the keyring; undefined when there is none. */
+  static async openExisting(opts: Pick<LocalKmsOptions, 'dataDir' | 'storage'>): Promise<LocalKmsProvider | undefined> {
     const p = new LocalKmsProvider(opts.storage ?? keyringStorage(opts.dataDir));
     const doc = await p.storage.read();
-    if (doc) {
-      await p.load(doc);
-      return p;
-    }
+    if (!doc) return undefined;
+    await p.load(doc);
+    return p;
+  }
+
+  /** Loads the keyring, or creates it with one key when there is none and nothing depends on one. */
+  static async open(opts: LocalKmsOptions): Promise<LocalKmsProvider> {
+    const storage = opts.storage ?? keyringStorage(opts.dataDir);
+    const existing = await LocalKmsProvider.openExisting({ dataDir: opts.dataDir, storage });
+    if (existing) return existing;
+    const p = new LocalKmsProvider(storage);
     const referenced = [...new Set([...localRecords(opts.records)].map(recordKid))];
     if (referenced.length) throw new KeyringMissingKeysError(p.location, referenced, true);
     const name = opts.defaultKeyName ?? DEFAULT_LOCAL_KEY;

@@ -49,9 +49,9 @@ export class KeyOperations {
   private async local(create = false): Promise<LocalKmsProvider | undefined> {
     const open = this.d.encryption.rawProvider('local');
     if (open instanceof LocalKmsProvider) return open;
-    const storage = keyringStorage(this.d.config.dataDir, this.d.config.kmsKeyring);
-    if (!create && !(await storage.read())) return undefined;
-    const p = await LocalKmsProvider.open({ dataDir: this.d.config.dataDir, storage, records: this.d.encryption.records });
+    const opts = { dataDir: this.d.config.dataDir, storage: keyringStorage(this.d.config.dataDir, this.d.config.kmsKeyring), records: this.d.encryption.records };
+    const p = create ? await LocalKmsProvider.open(opts) : await LocalKmsProvider.openExisting(opts);
+    if (!p) return undefined;
     this.d.encryption.addProvider(p);
     return p;
   }

@@ -340,7 +340,7 @@ export function lifecycleOf(bucketConfig: Record<string, unknown> | undefined): 
 }
 
 /** The prefix a rule's filter restricts keys to ('' for every key). Abort rules carry no tag or size filter. */
-function rulePrefix(r: LifecycleRule): string {
+export function rulePrefix(r: LifecycleRule): string {
   return r.prefix ?? r.filter?.prefix ?? r.filter?.and?.prefix ?? '';
 }
 
@@ -393,6 +393,11 @@ function hasTag(o: LifecycleSubject, t: LifecycleTag): boolean {
   return o.tags?.[t.key] === t.value;
 }
 
+/** An enabled rule that expires current objects (by Days or Date; ExpiredObjectDeleteMarker alone does not). */
+export function expiresObjects(r: LifecycleRule): boolean {
+  return r.status === 'Enabled' && (r.expiration?.days !== undefined || r.expiration?.date !== undefined);
+}
+
 /** Whether a rule's filter (V1 Prefix, or V2 Filter: prefix, tag, size bounds, And) selects the object. */
 export function lifecycleRuleMatches(r: LifecycleRule, o: LifecycleSubject): boolean {
   if (r.prefix !== undefined) return o.key.startsWith(r.prefix);
@@ -410,8 +415,8 @@ export function lifecycleRuleMatches(r: LifecycleRule, o: LifecycleSubject): boo
 export function lifecycleExpirationFor(bucketConfig: Record<string, unknown> | undefined, o: LifecycleSubject): { date: number; ruleId: string } | undefined {
   let best: { date: number; ruleId: string } | undefined;
   for (const r of lifecycleOf(bucketConfig)?.rules ?? []) {
-    const e = r.expiration;
-    if (r.status !== 'Enabled' || !e || (e.days === undefined && e.date === undefined) || !lifecycleRuleMatches(r, o)) continue;
+    if (!expiresObjects(r) || !lifecycleRuleMatches(r, o)) continue;
+    const e = r.expiration!;
     const date = e.days !== undefined ? Math.ceil((o.lastModified + e.days * DAY_MS) / DAY_MS) * DAY_MS : Date.parse(e.date!);
     if (Number.isFinite(date) && (!best || date < best.date)) best = { date, ruleId: r.id };
   }

@@ -10,7 +10,7 @@
 //     object overwritten meanwhile (a new last-modified) is not deleted.
 // Transitions and the noncurrent-version actions are stored, not carried out.
 import { setImmediate as yieldToRequests } from 'node:timers/promises';
-import { lifecycleAbortDateFor, lifecycleExpirationFor, lifecycleOf, type LifecycleRule } from '../s3/lifecycle.js';
+import { expiresObjects, lifecycleAbortDateFor, lifecycleExpirationFor, lifecycleOf, rulePrefix, type LifecycleRule } from '../s3/lifecycle.js';
 import { blobIdsOf } from '../store/metadata.js';
 import type { Store } from '../store/store.js';
 
@@ -52,13 +52,9 @@ export async function abortUploadsDueByLifecycle(store: SweepStore, now: number 
   return aborted;
 }
 
-function expires(r: LifecycleRule): boolean {
-  return r.status === 'Enabled' && (r.expiration?.days !== undefined || r.expiration?.date !== undefined);
-}
-
 /** The key prefixes an expiration sweep must look under: none nested in another; [''] for the whole bucket. */
 function expirationPrefixes(rules: LifecycleRule[]): string[] {
-  const all = rules.filter(expires).map((r) => r.prefix ?? r.filter?.prefix ?? r.filter?.and?.prefix ?? '');
+  const all = rules.filter(expiresObjects).map(rulePrefix);
   return [...new Set(all)].sort().filter((p, i, sorted) => !sorted.slice(0, i).some((q) => p.startsWith(q)));
 }
 

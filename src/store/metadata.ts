@@ -77,6 +77,12 @@ export function blobIdsOf(meta: Pick<ObjectMeta, 'blobId' | 'parts'>): string[] 
   return [...ids];
 }
 
+/** Whether a stored version holds exactly these blobs, in this order (the identity of a version). */
+function holdsBlobs(meta: Pick<ObjectMeta, 'blobId' | 'parts'>, ids: string[]): boolean {
+  const own = blobIdsOf(meta);
+  return own.length === ids.length && own.every((id, i) => id === ids[i]);
+}
+
 function toStored(meta: ObjectMeta): StoredMeta {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(meta)) if (k !== 'key' && v !== undefined) out[k] = v;
@@ -252,8 +258,30 @@ export class Metadata {
 
   // ---- buckets ----
 
+  /**
+   * Every object request reads its bucket's record two to four times (existence, default
+   * encryption, CORS, lifecycle), and decoding one with its configuration costs about 6 µs, so
+   * records are kept decoded here. Entries are dropped after every committed change of a bucket
+   * record (below); this process is the only writer of the index. Bounded by the number of
+   * buckets. Callers must not modify what they get.
+   */
+  private readonly bucketCache = new Map<string, BucketInfo | undefined>();
+
   getBucket(name: string): BucketInfo | undefined {
-    return this.buckets.get(name);
+    if (this.bucketCache.has(name)) return this.bucketCache.get(name);
+    const info = this.buckets.get(name);
+    // Unknown names are not remembered: a client could fill the map with them.
+    if (info !== undefined) this.bucketCache.set(name, info);
+    return info;
+  }
+
+  /** Runs a write of bucket `name`'s record, then forgets the cached record whatever the outcome. */
+  private async bucketWrite<T>(name: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      this.bucketCache.delete(name);
+    }
   }
 
   listBuckets(): BucketInfo[] {
@@ -264,12 +292,12 @@ export class Metadata {
 
   async createBucket(name: string, region: string, now: number): Promise<void> {
     unwrap(
-      await this.env.transaction((): TxnOutcome<void> => {
+      await this.bucketWrite(name, () => this.env.transaction((): TxnOutcome<void> => {
         if (this.buckets.get(name) !== undefined) return { err: 'BucketAlreadyOwnedByYou', fields: { BucketName: name } };
         this.buckets.put(name, { name, created: now, region });
         this.usage.put(name, { objects: 0, bytes: 0 });
         return { ok: undefined };
-      }),
+      })),
     );
   }
 
@@ -281,7 +309,7 @@ export class Metadata {
     const base = bucketBase(name);
     const end = prefixEnd(base)!;
     return unwrap(
-      await this.env.transaction((): TxnOutcome<string[]> => {
+      await this.bucketWrite(name, () => this.env.transaction((): TxnOutcome<string[]> => {
         if (this.buckets.get(name) === undefined) return { err: 'NoSuchBucket', fields: { BucketName: name } };
         for (const _ of this.objects.getKeys({ start: base, end, limit: 1 })) {
           return { err: 'BucketNotEmpty', fields: { BucketName: name } };
@@ -292,13 +320,13 @@ export class Metadata {
         this.buckets.remove(name);
         this.usage.remove(name);
         return { ok: freed };
-      }),
+      })),
     );
   }
 
   async setBucketConfig(name: string, key: string, value: unknown): Promise<void> {
     unwrap(
-      await this.env.transaction((): TxnOutcome<void> => {
+      await this.bucketWrite(name, () => this.env.transaction((): TxnOutcome<void> => {
         const b = this.buckets.get(name);
         if (b === undefined) return { err: 'NoSuchBucket', fields: { BucketName: name } };
         const config = { ...(b.config ?? {}) };
@@ -308,7 +336,7 @@ export class Metadata {
         if (Object.keys(config).length > 0) next.config = config;
         this.buckets.put(name, next);
         return { ok: undefined };
-      }),
+      })),
     );
   }
 
@@ -346,8 +374,7 @@ export class Metadata {
         }
         if (cond?.ifBlobIds !== undefined) {
           if (prev === undefined) return { err: 'NoSuchKey', fields: { Key: meta.key } };
-          const ids = blobIdsOf(prev);
-          if (ids.length !== cond.ifBlobIds.length || ids.some((id, i) => id !== cond.ifBlobIds![i])) return { err: 'PreconditionFailed', fields: { Condition: 'blob ids' } };
+          if (!holdsBlobs(prev, cond.ifBlobIds)) return { err: 'PreconditionFailed', fields: { Condition: 'blob ids' } };
         }
         this.objects.put(k, stored);
         // References first, then releases: an id in both keeps its count.
@@ -395,8 +422,11 @@ export class Metadata {
     return unwrap(r);
   }
 
-  /** Removes the metadata in one write transaction; resolves when durable. Missing key: no-op. */
-  /** With `ifBlobIds`, deletes only the version that holds exactly those blobs (a sweep must not delete a newer write). */
+  /**
+   * Removes the metadata in one write transaction; resolves when durable. Missing key: no-op.
+   * With `ifBlobIds`, only the version holding exactly those blobs goes (a sweep must not
+   * delete a write that came after it looked).
+   */
   async deleteObject(bucket: string, key: string, ifBlobIds?: string[]): Promise<PutResult> {
     const k = objectKey(bucket, key);
     return unwrap(
@@ -406,7 +436,7 @@ export class Metadata {
         const prev = this.objects.get(k);
         if (prev === undefined) return { ok: { old: undefined, freed: [] } };
         const old = fromStored(key, prev);
-        if (ifBlobIds && blobIdsOf(old).join('/') !== ifBlobIds.join('/')) return { ok: { old: undefined, freed: [] } };
+        if (ifBlobIds && !holdsBlobs(old, ifBlobIds)) return { ok: { old: undefined, freed: [] } };
         this.objects.remove(k);
         const freed = this.release(blobIdsOf(old));
         this.usage.put(bucket, { objects: Math.max(0, usage.objects - 1), bytes: Math.max(0, usage.bytes - old.size) });

@@ -364,8 +364,10 @@ export class Store {
     return this.meta.updateObject(bucket, key, fn);
   }
 
-  /** Removes the metadata (durably), then the blobs it alone referenced. Missing key: undefined. NoSuchBucket. */
-  /** The deleted version, or undefined when there was none (or, with `ifBlobIds`, it was another). */
+  /**
+   * Removes the metadata (durably), then the blobs it alone referenced; returns the deleted
+   * version. Missing key, or with `ifBlobIds` another version: undefined. NoSuchBucket.
+   */
   async deleteObject(bucket: string, key: string, ifBlobIds?: string[]): Promise<ObjectMeta | undefined> {
     const { old, freed } = await this.meta.deleteObject(bucket, key, ifBlobIds);
     await this.blobs.unlink(freed).catch(() => {});

@@ -49,8 +49,6 @@ export class KubeDouble extends HttpDouble {
   readonly namespaces = new Set(['default', 'kube-system']);
   /** token → what it may do, and who it is (for messages). */
   private readonly tokens = new Map<string, { user: string; role: KubeRole }>();
-  /** Calls by verb, for tests that count. */
-  readonly calls: Record<string, number> = {};
 
   static async start(): Promise<KubeDouble> {
     const d = new KubeDouble();
@@ -109,7 +107,6 @@ export class KubeDouble extends HttpDouble {
       const namespace = decodeURIComponent(m[1]!);
       const name = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
       const verb = this.verbOf(req.method ?? 'GET', name);
-      this.calls[verb] = (this.calls[verb] ?? 0) + 1;
       this.authorize(who, verb, namespace, name);
       if (!this.namespaces.has(namespace)) throw new KubeFault(404, 'NotFound', `namespaces "${namespace}" not found`, { name: namespace, kind: 'namespaces' });
       const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;

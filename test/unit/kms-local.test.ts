@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IntegrityError, KmsKeyNotFoundError } from '../../kms/errors.js';
+import { FileKeyringStorage } from '../../kms/keyring/file.js';
 import { KEYRING_FILE, KeyringMissingKeysError, LocalKmsProvider, verifyKeyring } from '../../kms/providers/local.js';
 import { MemoryBucketKeyRecords } from '../../kms/keys.js';
 import { AwsKmsProvider } from '../../kms/providers/aws.js';
@@ -67,6 +68,16 @@ describe('local keyring file', () => {
     expect((err as Error).message).toContain('akko-default/v2');
     expect((err as Error).message).not.toContain('arn:x');
     expect(existsSync(join(dir, KEYRING_FILE))).toBe(false);
+  });
+
+  it('creating a keyring that appeared meanwhile is refused, not overwritten, and leaves no temp file', async () => {
+    const dir = tmp();
+    await LocalKmsProvider.open({ dataDir: dir });
+    const before = readFileSync(join(dir, KEYRING_FILE), 'utf8');
+    const doc = JSON.parse(before);
+    await expect(new FileKeyringStorage(join(dir, KEYRING_FILE)).create({ ...doc, keys: [] })).rejects.toThrow(/created by someone else meanwhile/);
+    expect(readFileSync(join(dir, KEYRING_FILE), 'utf8')).toBe(before);
+    expect(readdirSync(dir)).toEqual([KEYRING_FILE]);
   });
 
   it('rejects a file that is not a keyring', async () => {

@@ -15,6 +15,18 @@ function bucketConfig(rules: string): Record<string, unknown> {
   return { lifecycle: parseLifecycle(root), encryption: { sse: 'aws:kms' } };
 }
 
+/** A store in a fresh directory for `f`, closed and removed after. */
+async function withStore(f: (store: Store) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'akko-lc-'));
+  const store = await Store.open(dir);
+  try {
+    await f(store);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const abort = (id: string, filter: string, days: number, status = 'Enabled') =>
   `<Rule><ID>${id}</ID>${filter}<Status>${status}</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>${days}</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>`;
 
@@ -52,9 +64,7 @@ describe('lifecycleAbortAgeFor', () => {
 
 describe('abortUploadsDueByLifecycle (the sweep)', () => {
   it('aborts the uploads whose rule is due, and only those', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'akko-lc-'));
-    const store = await Store.open(dir);
-    try {
+    await withStore(async (store) => {
       await store.createBucket('lc', 'akko-local');
       await store.createBucket('plain', 'akko-local');
       await store.setBucketConfig('lc', 'lifecycle', bucketConfig(abort('tmp', '<Filter><Prefix>tmp/</Prefix></Filter>', 1) + abort('off', '<Filter/>', 1, 'Disabled')).lifecycle);
@@ -74,10 +84,7 @@ describe('abortUploadsDueByLifecycle (the sweep)', () => {
       expect(left('plain')).toEqual([elsewhere.uploadId]);
       expect([old, edge].every((u) => !left('lc').includes(u.uploadId))).toBe(true);
       expect(await abortUploadsDueByLifecycle(store, now)).toBe(0);
-    } finally {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
@@ -131,9 +138,7 @@ describe('lifecycleExpirationFor', () => {
 
 describe('expireObjectsDueByLifecycle (the sweep)', () => {
   it('deletes the objects whose rule is due, and only those; an object rewritten since it was listed survives', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'akko-lc-exp-'));
-    const store = await Store.open(dir);
-    try {
+    await withStore(async (store) => {
       await store.createBucket('ex', 'akko-local');
       await store.createBucket('other', 'akko-local');
       await store.setBucketConfig('ex', 'lifecycle', bucketConfig(
@@ -168,9 +173,6 @@ describe('expireObjectsDueByLifecycle (the sweep)', () => {
       await putAt('ex', 'logs/fresh', now);
       expect(await store.deleteObject('ex', 'logs/fresh', [seen.blobId])).toBeUndefined();
       expect(store.headObject('ex', 'logs/fresh')!.lastModified).toBe(now);
-    } finally {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

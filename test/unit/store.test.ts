@@ -606,8 +606,11 @@ describe('buckets', () => {
     const racing = await Promise.allSettled(Array.from({ length: 8 }, () => store.createBucket('race', 'r')));
     expect(racing.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
 
+    // Each read between the writes (records are cached decoded) sees the write before it.
     await store.setBucketConfig('alpha', 'cors', { rules: [1] });
+    expect(store.getBucket('alpha')!.config).toEqual({ cors: { rules: [1] } });
     await store.setBucketConfig('alpha', 'lifecycle', { days: 3 });
+    expect(store.getBucket('alpha')!.config).toEqual({ cors: { rules: [1] }, lifecycle: { days: 3 } });
     await store.setBucketConfig('alpha', 'cors', undefined);
     expect(store.getBucket('alpha')!.config).toEqual({ lifecycle: { days: 3 } });
     expect(await codeOf(store.setBucketConfig('nope', 'cors', {}))).toBe('NoSuchBucket');
@@ -623,6 +626,9 @@ describe('buckets', () => {
     await store.deleteBucket('alpha');
     expect(store.getBucket('alpha')).toBeUndefined();
     expect(await codeOf(store.deleteBucket('alpha'))).toBe('NoSuchBucket');
+    await store.createBucket('alpha', 'other-region');
+    expect(store.getBucket('alpha')).toEqual({ name: 'alpha', created: expect.any(Number), region: 'other-region' });
+    await store.deleteBucket('alpha');
     expect(await codeOf(store.createBucket('bad\0name', 'r'))).toBe('InvalidBucketName');
 
     await store.close();
